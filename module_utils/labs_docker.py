@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+"""Thin shared access to the Docker Engine API for the project's modules.
+
+Everything goes through the Docker SDK for Python (``docker`` package), never
+through the ``docker`` CLI. Functions raise ``DockerAccessError`` with a
+message meant for the user; modules turn it into ``fail_json``.
+
+Inspect data is the plain dict of ``GET /containers/{id}/json`` (what
+``docker inspect`` prints), so the small readers below work on real engine
+answers and on fake JSON in unit tests alike.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+try:
+    import docker
+    from docker.errors import DockerException, NotFound
+    HAS_DOCKER = True
+    DOCKER_IMPORT_ERROR = None
+except ImportError:  # reported by get_client()
+    docker = None
+    DockerException = NotFound = Exception
+    HAS_DOCKER = False
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+__all__ = [
+    "DEFAULT_DOCKER_HOST",
+    "DockerAccessError",
+    "HAS_DOCKER",
+    "DOCKER_IMPORT_ERROR",
+    "get_client",
+    "inspect_container",
+    "list_containers",
+    "container_name",
+    "restart_count",
+    "state_status",
+    "is_running",
+    "health_status",
+    "pid1_cmdline",
+]
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
+class DockerAccessError(Exception):
+    """The engine could not be used: SDK missing, engine unreachable, no such container."""
+
+
+def get_client(docker_host=DEFAULT_DOCKER_HOST, timeout=60):
+    """A ``docker.DockerClient`` for ``docker_host``, checked with a ping."""
+    if not HAS_DOCKER:
+        raise DockerAccessError(
+            "the Docker SDK for Python is required on the managed host "
+            "(pip install docker): %s" % (DOCKER_IMPORT_ERROR or "import failed").strip().splitlines()[-1])
+    try:
+        client = docker.DockerClient(base_url=docker_host or DEFAULT_DOCKER_HOST,
+                                     version="auto", timeout=timeout)
+        client.ping()
+    except (DockerException, OSError) as exc:
+        raise DockerAccessError(
+            "cannot reach the Docker engine at %s: %s (is dockerd running and is "
+            "the socket readable by this user?)" % (docker_host, exc))
+    return client
+
+
+def inspect_container(client, name):
+    """The inspect dict of container ``name`` (name or id)."""
+    try:
+        return client.api.inspect_container(name)
+    except NotFound:
+        raise DockerAccessError("no container named %r on this Docker engine" % (name,))
+    except DockerException as exc:
+        raise DockerAccessError("cannot inspect container %r: %s" % (name, exc))
+
+
+def list_containers(client, label=None, all=False):
+    """Inspect dicts of the containers carrying ``label`` ("key" or "key=value").
+
+    Only running containers unless ``all``.
+    """
+    filters = {"label": label} if label else {}
+    result = []
+    try:
+        for summary in client.api.containers(all=all, filters=filters):
+            try:
+                result.append(client.api.inspect_container(summary["Id"]))
+            except NotFound:  # removed between list and inspect
+                continue
+    except DockerException as exc:
+        raise DockerAccessError("cannot list containers (label %r): %s" % (label, exc))
+    return result
+
+
+def container_name(inspect):
+    """The name without Docker's leading slash."""
+    return (inspect.get("Name") or "").lstrip("/") or inspect.get("Id", "")[:12]
+
+
+def restart_count(inspect):
+    return int(inspect.get("RestartCount") or 0)
+
+
+def state_status(inspect):
+    """created, running, restarting, exited, paused, dead ..."""
+    return (inspect.get("State") or {}).get("Status", "")
+
+
+def is_running(inspect):
+    state = inspect.get("State") or {}
+    return bool(state.get("Running")) and not state.get("Restarting") and bool(state.get("Pid"))
+
+
+def health_status(inspect):
+    """Docker healthcheck status (starting, healthy, unhealthy) or None without a healthcheck."""
+    health = (inspect.get("State") or {}).get("Health")
+    return health.get("Status") if health else None
+
+
+def pid1_cmdline(client, name):
+    """The command line of PID 1 in the container, arguments joined by spaces.
+
+    Read with ``cat /proc/1/cmdline`` through exec; when the image has no
+    ``cat`` (distroless) or exec fails, taken from the engine's ``top`` as the
+    process whose host PID is the container's ``State.Pid``.
+    Returns None when neither works (container not running).
+    """
+    try:
+        container = client.containers.get(name)
+    except NotFound:
+        raise DockerAccessError("no container named %r on this Docker engine" % (name,))
+    except DockerException as exc:
+        raise DockerAccessError("cannot get container %r: %s" % (name, exc))
+    try:
+        exit_code, output = container.exec_run(["cat", "/proc/1/cmdline"], stdout=True,
+                                               stderr=False, demux=False)
+        if exit_code == 0 and output:
+            return output.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except DockerException:
+        pass
+    try:
+        host_pid = str(container.attrs.get("State", {}).get("Pid", ""))
+        top = container.top()
+        titles = top.get("Titles") or []
+        pid_col, cmd_col = titles.index("PID"), titles.index("CMD")
+        for process in top.get("Processes") or []:
+            if process[pid_col] == host_pid:
+                return process[cmd_col]
+    except (DockerException, ValueError, IndexError):
+        pass
+    return None

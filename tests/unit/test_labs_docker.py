@@ -1,0 +1,191 @@
+"""Unit tests of module_utils/labs_docker.py, and the fake Docker SDK client
+that the module tests share (``from test_labs_docker import FakeDocker``)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import docker.errors
+import pytest
+
+from ansible.module_utils import labs_docker
+
+DATA = Path(__file__).parent / "data"
+
+
+def load_inspect(name):
+    """A real ``docker inspect`` document saved in tests/unit/data/inspect_<name>.json."""
+    return json.loads((DATA / ("inspect_%s.json" % name)).read_text())
+
+
+class FakeContainer:
+    """The part of ``docker.models.containers.Container`` that labs_docker uses."""
+
+    def __init__(self, fake, inspect):
+        self.fake = fake
+        self.attrs = inspect
+        self.id = inspect["Id"]
+
+    def exec_run(self, cmd, **kwargs):
+        self.fake.calls.append(("exec_run", self.attrs["Name"].lstrip("/"), list(cmd)))
+        if isinstance(self.fake.exec_result, Exception):
+            raise self.fake.exec_result
+        return self.fake.exec_result
+
+    def top(self):
+        if self.fake.top_result is None:
+            raise docker.errors.APIError("container is not running")
+        return self.fake.top_result
+
+
+class FakeAPI:
+    """The part of ``docker.APIClient`` that labs_docker uses."""
+
+    def __init__(self, fake):
+        self.fake = fake
+
+    def inspect_container(self, key):
+        return self.fake.inspect(key)
+
+    def containers(self, all=False, filters=None):
+        self.fake.calls.append(("containers", all, filters))
+        return [{"Id": c["Id"]} for c in self.fake.listed]
+
+
+class FakeContainers:
+    def __init__(self, fake):
+        self.fake = fake
+
+    def get(self, key):
+        return FakeContainer(self.fake, self.fake.inspect(key))
+
+
+class FakeDocker:
+    """A ``docker.DockerClient`` stand-in over a few inspect documents.
+
+    ``listed`` is what ``containers(filters=...)`` answers (the filter is
+    recorded in ``calls``, not applied). ``exec_result`` is what ``exec_run``
+    returns (or raises), ``top_result`` what ``top()`` returns (None: raise).
+    """
+
+    def __init__(self, inspects=(), listed=None, exec_result=(0, b""), top_result=None):
+        self.inspects = [copy.deepcopy(i) for i in inspects]
+        self.listed = self.inspects if listed is None else listed
+        self.exec_result = exec_result
+        self.top_result = top_result
+        self.calls = []
+        self.api = FakeAPI(self)
+        self.containers = FakeContainers(self)
+
+    def find(self, key):
+        for inspect in self.inspects:
+            if key in (inspect["Name"].lstrip("/"), inspect["Id"]) or (
+                    len(key) >= 12 and inspect["Id"].startswith(key)):
+                return inspect
+        raise docker.errors.NotFound("No such container: %s" % key)
+
+    def inspect(self, key):
+        self.calls.append(("inspect", key))
+        return copy.deepcopy(self.find(key))
+
+
+# --- client creation -------------------------------------------------------
+
+def test_get_client_without_sdk_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(labs_docker, "HAS_DOCKER", False)
+    monkeypatch.setattr(labs_docker, "DOCKER_IMPORT_ERROR", "ModuleNotFoundError: No module named 'docker'\n")
+    with pytest.raises(labs_docker.DockerAccessError) as err:
+        labs_docker.get_client()
+    assert "Docker SDK for Python is required" in str(err.value)
+    assert "No module named 'docker'" in str(err.value)
+
+
+def test_get_client_unreachable_engine_names_the_host(tmp_path):
+    host = "unix://%s/no-such-docker.sock" % tmp_path
+    with pytest.raises(labs_docker.DockerAccessError) as err:
+        labs_docker.get_client(host, timeout=2)
+    assert "cannot reach the Docker engine at %s" % host in str(err.value)
+
+
+# --- inspect and list ------------------------------------------------------
+
+def test_inspect_container_by_name_and_missing():
+    fake = FakeDocker([load_inspect("hardened")])
+    assert labs_docker.inspect_container(fake, "labs-hardened")["Config"]["User"] == "65534:65534"
+    with pytest.raises(labs_docker.DockerAccessError, match="no container named 'nope'"):
+        labs_docker.inspect_container(fake, "nope")
+
+
+def test_list_containers_filters_by_label_and_skips_vanished_ones():
+    hardened, loose = load_inspect("hardened"), load_inspect("loose")
+    gone = dict(load_inspect("crashy"), Id="f" * 64)  # listed, then removed before inspect
+    fake = FakeDocker([hardened, loose], listed=[hardened, gone, loose])
+    result = labs_docker.list_containers(fake, label="com.example.project=devops-labs")
+    assert [labs_docker.container_name(i) for i in result] == ["labs-hardened", "labs-loose"]
+    assert ("containers", False, {"label": "com.example.project=devops-labs"}) in fake.calls
+
+
+def test_list_containers_without_label_lists_all_running():
+    fake = FakeDocker([load_inspect("hardened")])
+    labs_docker.list_containers(fake)
+    assert ("containers", False, {}) in fake.calls
+
+
+# --- readers over real inspect documents ------------------------------------
+
+def test_readers_on_a_running_healthy_container():
+    inspect = load_inspect("hardened")
+    assert labs_docker.container_name(inspect) == "labs-hardened"
+    assert labs_docker.restart_count(inspect) == 0
+    assert labs_docker.state_status(inspect) == "running"
+    assert labs_docker.is_running(inspect)
+    assert labs_docker.health_status(inspect) == "healthy"
+
+
+def test_readers_on_a_restarted_container_without_healthcheck():
+    inspect = load_inspect("crashy")
+    assert labs_docker.restart_count(inspect) == 1
+    assert labs_docker.health_status(inspect) is None
+
+
+def test_readers_on_created_and_restarting_containers():
+    created = load_inspect("privileged")
+    assert labs_docker.state_status(created) == "created"
+    assert not labs_docker.is_running(created)
+    restarting = load_inspect("crashy")
+    restarting["State"].update(Status="restarting", Restarting=True)
+    assert not labs_docker.is_running(restarting)
+
+
+# --- PID 1 command line ----------------------------------------------------
+
+def test_pid1_cmdline_from_proc_through_exec():
+    fake = FakeDocker([load_inspect("crashy")],
+                      exec_result=(0, b"/usr/bin/python3\0-m\0gunicorn\0app:app\0"))
+    assert labs_docker.pid1_cmdline(fake, "labs-crashy") == "/usr/bin/python3 -m gunicorn app:app"
+    assert ("exec_run", "labs-crashy", ["cat", "/proc/1/cmdline"]) in fake.calls
+
+
+def test_pid1_cmdline_falls_back_to_top_when_image_has_no_cat():
+    inspect = load_inspect("crashy")
+    pid = str(inspect["State"]["Pid"])
+    top = {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+           "Processes": [["root", "99999", pid, "0", "20:57", "?", "00:00:00", "httpd -f -p 8000"],
+                         ["root", pid, "1", "0", "20:57", "?", "00:00:00", "/app/server --port 8000"]]}
+    fake = FakeDocker([inspect], exec_result=(126, b"OCI runtime exec failed: cat: not found"),
+                      top_result=top)
+    assert labs_docker.pid1_cmdline(fake, "labs-crashy") == "/app/server --port 8000"
+    fake.exec_result = docker.errors.APIError("exec failed")
+    assert labs_docker.pid1_cmdline(fake, "labs-crashy") == "/app/server --port 8000"
+
+
+def test_pid1_cmdline_none_when_nothing_answers():
+    fake = FakeDocker([load_inspect("crashy")], exec_result=docker.errors.APIError("not running"))
+    assert labs_docker.pid1_cmdline(fake, "labs-crashy") is None
+
+
+def test_pid1_cmdline_missing_container():
+    with pytest.raises(labs_docker.DockerAccessError, match="no container named"):
+        labs_docker.pid1_cmdline(FakeDocker(), "nope")
