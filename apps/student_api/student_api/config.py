@@ -1,0 +1,167 @@
+"""Configuration of the student ages API, read only from environment variables.
+
+Every secret variable ``X`` also accepts ``X_FILE``: the path of a file that
+holds the value (a trailing newline is stripped). When both are set the file
+wins, so a Docker/Compose secret overrides a leftover plain variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+DEFAULT_DATA_FILE = "/data/student_age.json"
+DEFAULT_MAX_BODY_BYTES = 16 * 1024
+DEFAULT_PORT = 5000
+# The credentials printed in the labs: anybody who read them could get in.
+FORBIDDEN_CREDENTIALS = (("root", "root"),)
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a usable configuration."""
+
+
+def read_secret(env: Mapping[str, str], name: str) -> Optional[str]:
+    """Return the value of ``name`` from ``name_FILE`` (preferred) or ``name``.
+
+    Returns None when neither is set (or the plain variable is empty).
+    Raises ConfigError when ``name_FILE`` is set but cannot be read.
+    """
+    file_var = f"{name}_FILE"
+    path = env.get(file_var)
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                value = handle.read()
+        except OSError as exc:
+            raise ConfigError(
+                f"{file_var}={path} cannot be read: {exc.strerror or exc}"
+            ) from exc
+        # Files written by editors / echo end with a newline; the newline is
+        # never part of a credential.
+        value = value.rstrip("\r\n")
+        return value if value else None
+    value = env.get(name)
+    return value if value else None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from exc
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (true/false)")
+
+
+def default_workers() -> int:
+    """Worker processes: one per usable CPU, at least 2, at most 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        cpus = os.cpu_count() or 1
+    return max(2, min(8, cpus))
+
+
+@dataclass(frozen=True)
+class Settings:
+    username: str
+    password: str
+    data_file: str = DEFAULT_DATA_FILE
+    seed_if_empty: bool = True
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    port: int = DEFAULT_PORT
+    worker_class: str = "gthread"
+    workers: int = 2
+    threads: int = 8
+    timeout: int = 30
+    keepalive: int = 5
+    log_level: str = "info"
+    access_log: bool = False
+
+    def __repr__(self) -> str:  # never print the password
+        return (
+            f"Settings(username={self.username!r}, password='***', "
+            f"data_file={self.data_file!r}, port={self.port}, "
+            f"workers={self.workers}, threads={self.threads})"
+        )
+
+
+WORKER_CLASSES = ("gthread", "sync")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
+    """Build Settings from the environment; raise ConfigError with a one-line reason."""
+    if env is None:
+        env = os.environ
+    username = read_secret(env, "API_USERNAME")
+    password = read_secret(env, "API_PASSWORD")
+    missing = [
+        name
+        for name, value in (("API_USERNAME", username), ("API_PASSWORD", password))
+        if value is None
+    ]
+    if missing:
+        raise ConfigError(
+            " and ".join(missing)
+            + " not set: set "
+            + " / ".join(f"{m} or {m}_FILE" for m in missing)
+        )
+    assert username is not None and password is not None
+    if (username, password) in FORBIDDEN_CREDENTIALS:
+        raise ConfigError(
+            "refusing the labs' default credentials root:root; "
+            "choose another API_USERNAME / API_PASSWORD"
+        )
+    if ":" in username:
+        raise ConfigError("API_USERNAME must not contain ':' (HTTP basic auth)")
+
+    log_level = (env.get("LOG_LEVEL") or "info").strip().lower()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL={log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+
+    data_file = (env.get("DATA_FILE") or DEFAULT_DATA_FILE).strip()
+    if not os.path.isabs(data_file):
+        raise ConfigError(f"DATA_FILE={data_file!r} must be an absolute path")
+
+    worker_class = (env.get("GUNICORN_WORKER_CLASS") or "gthread").strip().lower()
+    if worker_class not in WORKER_CLASSES:
+        raise ConfigError(
+            f"GUNICORN_WORKER_CLASS={worker_class!r} is not one of {', '.join(WORKER_CLASSES)}"
+        )
+
+    return Settings(
+        username=username,
+        password=password,
+        data_file=data_file,
+        seed_if_empty=_bool(env, "SEED_IF_EMPTY", True),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 64, 10 * 1024 * 1024),
+        port=_int(env, "PORT", DEFAULT_PORT, 1, 65535),
+        worker_class=worker_class,
+        workers=_int(env, "GUNICORN_WORKERS", default_workers(), 1, 64),
+        threads=_int(env, "GUNICORN_THREADS", 8, 1, 256),
+        timeout=_int(env, "GUNICORN_TIMEOUT", 30, 1, 3600),
+        keepalive=_int(env, "GUNICORN_KEEPALIVE", 5, 0, 3600),
+        log_level=log_level,
+        # Off by default: gunicorn's access logger costs more CPU than serving
+        # a read (half the throughput); /metrics counts requests instead.
+        access_log=_bool(env, "ACCESS_LOG", False),
+    )

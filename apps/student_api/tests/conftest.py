@@ -1,0 +1,8 @@
+"""Make ``student_api`` (apps/student_api/student_api) importable in the tests."""
+
+import sys
+from pathlib import Path
+
+APP_DIR = Path(__file__).resolve().parents[1]
+if str(APP_DIR) not in sys.path:
+    sys.path.insert(0, str(APP_DIR))
