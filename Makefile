@@ -21,13 +21,14 @@ export ANSIBLE_MODULE_UTILS := $(CURDIR)/module_utils
 export ANSIBLE_FORCE_COLOR ?= true
 export PY_COLORS ?= 1
 
-.PHONY: help up test test-fast lint unit syntax molecule molecule-images bootstrap clean
+.PHONY: help up test test-fast lint unit syntax molecule molecule-images bootstrap bench clean
 
 help:
 	@echo "make up         bring every stack up on this machine (inventory/local)"
 	@echo "make test       lint + unit tests + syntax checks + every Molecule scenario (what CI runs)"
 	@echo "make test-fast  lint + unit tests + syntax checks"
 	@echo "make molecule   Molecule scenarios only (SCENARIOS='docker_engine base_image' to choose)"
+	@echo "make bench      benchmarks (need the stacks up: make up); write bench/RESULTS.md"
 
 bootstrap: $(VENV)/.installed collections/.installed
 
@@ -68,3 +69,6 @@ molecule: molecule-images
 
 clean:
 	rm -rf $(VENV) collections/ansible_collections collections/.installed .ansible .cache
+
+bench: bootstrap
+	for b in bench/bench_*.py; do echo "=== $$b"; python "$$b"; done
