@@ -42,7 +42,8 @@ collections/.installed: requirements.yml requirements-collections.txt scripts/in
 up: bootstrap
 	ansible-playbook site.yml -i $(INVENTORY)
 
-test: test-fast molecule
+# The images are built before pytest so the tests that run containers (marker docker) use them.
+test: lint syntax molecule-images unit molecule
 
 test-fast: lint unit syntax
 
