@@ -135,6 +135,22 @@ def _headers_of(message):
     return headers
 
 
+def to_uri(url):
+    """Percent-encode what a URL may not carry as is (``/students/Zoé`` -> ``/students/Zo%C3%A9``).
+
+    Characters already legal in a URI, including existing ``%XX`` escapes and the
+    reserved delimiters, are left alone, so an encoded URL passes through unchanged.
+    """
+    parts = urllib.parse.urlsplit(url)
+    safe = "/:@!$&'()*+,;=%~-._"
+    return urllib.parse.urlunsplit((
+        parts.scheme, parts.netloc,
+        urllib.parse.quote(parts.path, safe=safe),
+        urllib.parse.quote(parts.query, safe=safe + "?"),
+        urllib.parse.quote(parts.fragment, safe=safe + "?"),
+    ))
+
+
 def request(url, *, method="GET", headers=None, data=None, username=None,
             password=None, ca_path=None, validate_certs=True, timeout=10.0):
     """Send one HTTP request and return its ``Response``, whatever the status.
@@ -162,7 +178,7 @@ def request(url, *, method="GET", headers=None, data=None, username=None,
         handlers.append(urllib.request.HTTPSHandler(
             context=_ssl_context(ca_path, validate_certs)))
     opener = urllib.request.build_opener(*handlers)
-    req = urllib.request.Request(url, data=data, headers=send_headers, method=method.upper())
+    req = urllib.request.Request(to_uri(url), data=data, headers=send_headers, method=method.upper())
     try:
         try:
             answer = opener.open(req, timeout=timeout)

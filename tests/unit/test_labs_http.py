@@ -67,6 +67,20 @@ def test_get_returns_status_headers_body_and_sends_headers():
     assert req.auth is None
 
 
+def test_non_ascii_path_and_query_are_percent_encoded():
+    with FakeServer(lambda req: Reply(200, {"ok": True})) as srv:
+        response = request(srv.url + "/students/Zoé?city=Salé")
+    assert response.status == 200
+    (req,) = srv.requests
+    assert (req.path, req.query) == ("/students/Zoé", {"city": ["Salé"]})
+
+
+def test_to_uri_leaves_an_encoded_url_alone():
+    encoded = "http://h:1/a%20b/Zo%C3%A9?q=%2F&r=s#f"
+    assert labs_http.to_uri(encoded) == encoded
+    assert labs_http.to_uri("http://h:1/Zoé") == "http://h:1/Zo%C3%A9"
+
+
 @pytest.mark.parametrize("status", [400, 401, 404, 500, 503])
 def test_error_statuses_are_responses_not_exceptions(status):
     with FakeServer(lambda req: Reply(status, "broken")) as srv:
