@@ -13,6 +13,7 @@ import sys
 import traceback
 
 from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
 
 APP_NAME = "api_backend"
 DEFAULT_PORT = 8001
@@ -37,6 +38,12 @@ def index():
 @app.get("/healthz")
 def healthz():
     return json_response({"status": "ok"})
+
+
+@app.errorhandler(HTTPException)
+def http_error(exc):
+    """Unknown paths and methods answer JSON too, never werkzeug's HTML page."""
+    return json_response({"error": exc.name, "status": exc.code}, status=exc.code)
 
 
 @app.get("/traceback")

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 
 from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
 
 APP_NAME = "api_frontend"
 DEFAULT_PORT = 8000
@@ -86,6 +87,11 @@ def create_app(environ):
     def healthz():
         # Liveness of this process only: never depends on the backend.
         return json_response({"status": "ok"})
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        """Unknown paths and methods answer JSON too, never werkzeug's HTML page."""
+        return json_response({"error": exc.name, "status": exc.code}, status=exc.code)
 
     @app.get("/traceback")
     def crash():

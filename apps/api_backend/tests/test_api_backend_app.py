@@ -38,12 +38,16 @@ def test_healthz(client):
     assert resp.get_json() == {"status": "ok"}
 
 
-def test_unknown_path_is_404(client):
-    assert client.get("/nope").status_code == 404
+def test_unknown_path_is_a_json_404(client):
+    resp = client.get("/nope")
+    assert resp.status_code == 404
+    assert resp.get_json() == {"error": "Not Found", "status": 404}
 
 
-def test_post_root_is_not_allowed(client):
-    assert client.post("/").status_code == 405
+def test_post_root_is_a_json_405(client):
+    resp = client.post("/")
+    assert resp.status_code == 405
+    assert resp.get_json() == {"error": "Method Not Allowed", "status": 405}
 
 
 def _free_port():

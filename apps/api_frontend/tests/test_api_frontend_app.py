@@ -121,6 +121,12 @@ def test_bad_backend_answers_give_502(status, body, needle):
     assert needle in resp.get_json()["error"]
 
 
+def test_unknown_path_and_method_answer_json():
+    client = api_frontend.create_app({"API_BACKEND_URL": "api-backend", "API_BACKEND_PORT": "8001"}).test_client()
+    assert (client.get("/nope").status_code, client.get("/nope").get_json()) == (404, {"error": "Not Found", "status": 404})
+    assert client.delete("/").get_json() == {"error": "Method Not Allowed", "status": 405}
+
+
 def test_healthz_does_not_depend_on_the_backend():
     resp = _client(_free_port()).get("/healthz")
     assert resp.status_code == 200
