@@ -7,8 +7,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INVENTORY ?= inventory/local
-# Molecule scenarios, in the order they run (cheapest first).
-SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+# Molecule scenarios to run (empty: all of them) and how many at once.
+SCENARIOS ?=
+MOLECULE_JOBS ?= 2
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -61,12 +62,10 @@ syntax: bootstrap
 molecule-images: bootstrap
 	ansible-playbook molecule/resources/test_images.yml
 
+# Scenarios run MOLECULE_JOBS at a time, longest first; each one's output goes to
+# artifacts/molecule/<scenario>.log and the tail of a failed one is printed.
 molecule: molecule-images
-	for s in $(SCENARIOS); do \
-	  echo "=== molecule test -s $$s"; start=$$(date +%s); \
-	  molecule test -s "$$s"; \
-	  echo "=== molecule test -s $$s passed in $$(( $$(date +%s) - start )) s"; \
-	done
+	python scripts/run_scenarios.py --jobs $(MOLECULE_JOBS) $(SCENARIOS)
 
 clean:
 	rm -rf $(VENV) collections/ansible_collections collections/.installed .ansible .cache

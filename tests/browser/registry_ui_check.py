@@ -17,72 +17,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from typing import List, Optional, Sequence, Tuple
 
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--disable-extensions",
-    "--disable-default-apps",
-    "--no-default-browser-check",
-    "--window-size=1280,900",
-)
+# Run as a script or loaded by file path: the shared module sits next to this file.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
-
-class CheckFailed(Exception):
-    """The UI does not show what it should (exit 1)."""
-
-
-class BrowserUnavailable(Exception):
-    """Chromium / chromedriver / selenium missing or not starting (exit 2)."""
-
-
-def _find(explicit: Optional[str], candidates: Sequence[str], what: str) -> str:
-    for candidate in [explicit] if explicit else list(candidates):
-        path = shutil.which(candidate) if candidate and os.sep not in candidate else candidate
-        if path and os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    raise BrowserUnavailable(f"{what} not found; on Debian: apt-get install chromium chromium-driver")
-
-
-def start_browser(chromium: Optional[str], chromedriver: Optional[str], user_data_dir: str):
-    try:
-        from selenium import webdriver
-        from selenium.common.exceptions import WebDriverException
-        from selenium.webdriver.chrome.service import Service
-    except ImportError as exc:
-        raise BrowserUnavailable(f"selenium is not installed ({exc}); pip install selenium") from exc
-    options = webdriver.ChromeOptions()
-    options.binary_location = _find(chromium, ("/usr/bin/chromium", "chromium", "chromium-browser"), "chromium")
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={user_data_dir}")
-    # With an explicit driver path selenium does not run its driver manager (no download).
-    service = Service(executable_path=_find(chromedriver, ("/usr/bin/chromedriver", "chromedriver"), "chromedriver"))
-    try:
-        return webdriver.Chrome(service=service, options=options)
-    except WebDriverException as exc:
-        raise BrowserUnavailable(f"chromium did not start: {exc.msg or exc}".strip()) from exc
-
-
-def _shot(driver, path: Optional[str]) -> Optional[str]:
-    if not path:
-        return None
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if not driver.save_screenshot(path):
-        raise CheckFailed(f"could not save the screenshot to {path}")
-    return path
+from browser_session import EXIT_OK, BrowserUnavailable, CheckFailed, run_check  # noqa: E402
+from browser_session import chromium_session, load_selenium, save_screenshot  # noqa: E402
 
 
 def check_registry_ui(
@@ -96,24 +41,14 @@ def check_registry_ui(
     chromedriver: Optional[str] = None,
 ) -> List[str]:
     """Log in, check each (repository, tag) of ``expected``; returns the screenshots saved."""
-    try:
-        from selenium.common.exceptions import TimeoutException, WebDriverException
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions as ec
-        from selenium.webdriver.support.ui import WebDriverWait
-    except ImportError as exc:
-        raise BrowserUnavailable(f"selenium is not installed ({exc}); pip install selenium") from exc
+    TimeoutException, WebDriverException, By, ec, WebDriverWait = load_selenium()
 
     shots: List[str] = []
     list_shot = None
     if screenshot:
         stem, ext = os.path.splitext(screenshot)
         list_shot = f"{stem}-repositories{ext or '.png'}"
-    user_data_dir = tempfile.mkdtemp(prefix="registry-ui-check-chromium-")
-    driver = None
-    try:
-        driver = start_browser(chromium, chromedriver, user_data_dir)
-        driver.set_page_load_timeout(timeout)
+    with chromium_session("registry-ui-check-chromium-", chromium, chromedriver, timeout) as driver:
         wait = WebDriverWait(driver, timeout)
         try:
             driver.get(url)
@@ -122,7 +57,7 @@ def check_registry_ui(
         try:
             wait.until(ec.presence_of_element_located((By.ID, "login-form")))
         except TimeoutException as exc:
-            _shot(driver, screenshot)
+            save_screenshot(driver, screenshot)
             raise CheckFailed(f"no login form at {driver.current_url} (title {driver.title!r})") from exc
         driver.find_element(By.ID, "username").send_keys(username)
         driver.find_element(By.ID, "password").send_keys(password)
@@ -135,18 +70,18 @@ def check_registry_ui(
                 or d.find_elements(By.CSS_SELECTOR, ".flash.error")
             )
         except TimeoutException as exc:
-            _shot(driver, screenshot)
+            save_screenshot(driver, screenshot)
             raise CheckFailed(f"after logging in, no repository list within {timeout:g} s") from exc
         errors = driver.find_elements(By.ID, "error-message") + driver.find_elements(By.CSS_SELECTOR, ".flash.error")
         if errors:
-            _shot(driver, screenshot)
+            save_screenshot(driver, screenshot)
             raise CheckFailed(f"the UI shows an error after logging in: {errors[0].text.strip()!r}")
         current = driver.find_elements(By.ID, "current-user")
         if not current or current[0].text.strip() != username:
             raise CheckFailed(f"not logged in as {username!r}")
         listed = [row.get_attribute("data-repository") for row in driver.find_elements(By.CSS_SELECTOR, "tr[data-repository]")]
         if list_shot:
-            shots.append(_shot(driver, list_shot))
+            shots.append(save_screenshot(driver, list_shot))
         for repository, tag in expected:
             if repository not in listed:
                 raise CheckFailed(f"repository {repository!r} not in the list {listed!r}")
@@ -162,18 +97,11 @@ def check_registry_ui(
                 raise CheckFailed(f"no tag list for {repository!r} within {timeout:g} s") from exc
             tags = [row.get_attribute("data-tag") for row in driver.find_elements(By.CSS_SELECTOR, "tr[data-tag]")]
             if tag not in tags:
-                _shot(driver, screenshot)
+                save_screenshot(driver, screenshot)
                 raise CheckFailed(f"tag {tag!r} of {repository!r} not in {tags!r}")
         if screenshot:
-            shots.append(_shot(driver, screenshot))
+            shots.append(save_screenshot(driver, screenshot))
         return shots
-    finally:
-        if driver is not None:
-            try:
-                driver.quit()
-            except Exception:  # pragma: no cover - best effort
-                pass
-        shutil.rmtree(user_data_dir, ignore_errors=True)
 
 
 def _repo_tag(text: str) -> Tuple[str, str]:
@@ -197,7 +125,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--chromium")
     parser.add_argument("--chromedriver")
     args = parser.parse_args(argv)
-    try:
+    started = time.monotonic()
+
+    def check() -> List[str]:
         if args.password_file:
             with open(args.password_file, encoding="utf-8") as handle:
                 password = handle.readline().rstrip("\n")
@@ -205,18 +135,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             password = os.environ.get(args.password_env, "")
         if not password:
             raise BrowserUnavailable("empty password")
-        started = time.monotonic()
-        shots = check_registry_ui(args.url, args.username, password, args.expect_tag, args.screenshot,
-                                  args.timeout, args.chromium, args.chromedriver)
-    except BrowserUnavailable as exc:
-        print(f"registry_ui_check: browser unavailable: {exc}", file=sys.stderr)
-        return 2
-    except (CheckFailed, OSError) as exc:
-        print(f"registry_ui_check: FAILED: {exc}", file=sys.stderr)
-        return 1
+        return check_registry_ui(args.url, args.username, password, args.expect_tag, args.screenshot,
+                                 args.timeout, args.chromium, args.chromedriver)
+
+    # OSError: the password file cannot be read (exit 1, as a wrong UI).
+    status, shots = run_check("registry_ui_check", check, unavailable_label="browser unavailable",
+                              failed_label="FAILED", failures=(CheckFailed, OSError))
+    if status != EXIT_OK:
+        return status
     checked = ", ".join(f"{r}:{t}" for r, t in args.expect_tag) or "login only"
     print(f"registry_ui_check: OK in {time.monotonic() - started:.1f} s ({checked}); screenshots: {', '.join(shots) or 'none'}")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

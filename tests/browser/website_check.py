@@ -18,12 +18,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
+
+# Run as a script or loaded by file path (tests): the shared module sits next to this file.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from browser_session import EXIT_OK, BrowserUnavailable, CheckFailed, run_check  # noqa: E402
+from browser_session import chromium_session, load_selenium, save_screenshot  # noqa: E402
 
 LAB_STUDENTS: Dict[str, str] = {
     "Ahmed": "20",
@@ -34,34 +40,8 @@ LAB_STUDENTS: Dict[str, str] = {
     "Sara": "23",
 }
 
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--disable-extensions",
-    "--disable-default-apps",
-    "--no-default-browser-check",
-    "--metrics-recording-only",
-    "--window-size=1280,900",
-)
-
-
 # Text that must never reach a visitor (display_errors must be off).
 PHP_NOISE = ("Warning:", "Notice:", "Deprecated:", "Fatal error:", "Parse error:", "Stack trace:")
-
-
-class CheckFailed(Exception):
-    """The page does not show what it should (exit 1)."""
-
-
-class BrowserUnavailable(Exception):
-    """Chromium / chromedriver / selenium missing or not starting (exit 2)."""
 
 
 @dataclass
@@ -69,49 +49,6 @@ class CheckResult:
     rows: List[Tuple[str, str]] = field(default_factory=list)
     screenshot: Optional[str] = None
     seconds: float = 0.0
-
-
-def _find(explicit: Optional[str], candidates: Sequence[str], what: str) -> str:
-    for candidate in ([explicit] if explicit else list(candidates)):
-        path = shutil.which(candidate) if candidate and os.sep not in candidate else candidate
-        if path and os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    raise BrowserUnavailable(
-        f"{what} not found (tried {', '.join([explicit] if explicit else candidates)}); "
-        "on Debian: apt-get install chromium chromium-driver"
-    )
-
-
-def start_browser(chromium: Optional[str], chromedriver: Optional[str], user_data_dir: str):
-    try:
-        from selenium import webdriver
-        from selenium.common.exceptions import WebDriverException
-        from selenium.webdriver.chrome.service import Service
-    except ImportError as exc:
-        raise BrowserUnavailable(f"selenium is not installed ({exc}); pip install selenium") from exc
-    binary = _find(chromium, ("/usr/bin/chromium", "chromium", "chromium-browser"), "chromium")
-    driver_path = _find(chromedriver, ("/usr/bin/chromedriver", "chromedriver"), "chromedriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={user_data_dir}")
-    # Given both paths, selenium does not run its driver manager (no download).
-    service = Service(executable_path=driver_path)
-    try:
-        return webdriver.Chrome(service=service, options=options)
-    except WebDriverException as exc:
-        raise BrowserUnavailable(f"chromium did not start: {exc.msg or exc}".strip()) from exc
-
-
-def _save_screenshot(driver, path: Optional[str]) -> Optional[str]:
-    if not path:
-        return None
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    if not driver.save_screenshot(path):
-        raise CheckFailed(f"could not save the screenshot to {path}")
-    return path
 
 
 def check_website(
@@ -125,77 +62,62 @@ def check_website(
 ) -> CheckResult:
     """Open ``url``, click "List Student" and check the table. Raises
     CheckFailed or BrowserUnavailable; returns the rows on success."""
-    try:
-        from selenium.common.exceptions import TimeoutException, WebDriverException
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions as ec
-        from selenium.webdriver.support.ui import WebDriverWait
-    except ImportError as exc:
-        raise BrowserUnavailable(f"selenium is not installed ({exc}); pip install selenium") from exc
+    TimeoutException, WebDriverException, By, ec, WebDriverWait = load_selenium()
 
     started = time.monotonic()
-    user_data_dir = tempfile.mkdtemp(prefix="website-check-chromium-")
     result = CheckResult()
-    driver = None
     try:
-        driver = start_browser(chromium, chromedriver, user_data_dir)
-        driver.set_page_load_timeout(timeout)
-        wait = WebDriverWait(driver, timeout)
-        try:
-            driver.get(url)
-        except TimeoutException as exc:
-            raise CheckFailed(f"{url} did not load within {timeout:g} s") from exc
-        except WebDriverException as exc:
-            raise CheckFailed(f"{url} could not be opened: {(exc.msg or str(exc)).strip()}") from exc
-        document_uri = driver.execute_script("return document.documentURI") or ""
-        if document_uri.startswith("chrome-error://"):
-            result.screenshot = _save_screenshot(driver, screenshot)
-            reason = " ".join(driver.find_element(By.TAG_NAME, "body").text.split())[:200]
-            raise CheckFailed(f"{url} could not be opened: {reason}")
-        try:
-            button = wait.until(
-                ec.element_to_be_clickable(
-                    (By.XPATH, "//button[normalize-space()='List Student'] | "
-                               "//input[@type='submit' and @value='List Student']")
-                )
-            )
-        except TimeoutException as exc:
-            result.screenshot = _save_screenshot(driver, screenshot)
-            raise CheckFailed(
-                f'no "List Student" button on {url} (title: {driver.title!r})'
-            ) from exc
-        button.click()
-        try:
-            wait.until(
-                lambda d: d.find_elements(By.CSS_SELECTOR, "#students tbody tr")
-                or d.find_elements(By.CSS_SELECTOR, "#students caption")
-                or d.find_elements(By.ID, "error")
-            )
-        except TimeoutException as exc:
-            result.screenshot = _save_screenshot(driver, screenshot)
-            raise CheckFailed(
-                f'after clicking "List Student" neither a student table nor an error appeared within {timeout:g} s'
-            ) from exc
-        result.screenshot = _save_screenshot(driver, screenshot)
-        page_text = driver.find_element(By.TAG_NAME, "body").text
-        for marker in PHP_NOISE:
-            if marker in page_text:
-                raise CheckFailed(f"the page shows PHP diagnostics ({marker!r}): {page_text[:300]!r}")
-        errors = driver.find_elements(By.ID, "error")
-        if errors:
-            raise CheckFailed(f"the page shows an error instead of the students: {errors[0].text.strip()!r}")
-        for row in driver.find_elements(By.CSS_SELECTOR, "#students tbody tr"):
-            cells = [cell.text.strip() for cell in row.find_elements(By.TAG_NAME, "td")]
-            if len(cells) != 2:
-                raise CheckFailed(f"a table row does not have 2 cells (name, age): {cells!r}")
-            result.rows.append((cells[0], cells[1]))
-    finally:
-        if driver is not None:
+        with chromium_session("website-check-chromium-", chromium, chromedriver, timeout) as driver:
+            wait = WebDriverWait(driver, timeout)
             try:
-                driver.quit()
-            except Exception:  # pragma: no cover - best effort
-                pass
-        shutil.rmtree(user_data_dir, ignore_errors=True)
+                driver.get(url)
+            except TimeoutException as exc:
+                raise CheckFailed(f"{url} did not load within {timeout:g} s") from exc
+            except WebDriverException as exc:
+                raise CheckFailed(f"{url} could not be opened: {(exc.msg or str(exc)).strip()}") from exc
+            document_uri = driver.execute_script("return document.documentURI") or ""
+            if document_uri.startswith("chrome-error://"):
+                result.screenshot = save_screenshot(driver, screenshot)
+                reason = " ".join(driver.find_element(By.TAG_NAME, "body").text.split())[:200]
+                raise CheckFailed(f"{url} could not be opened: {reason}")
+            try:
+                button = wait.until(
+                    ec.element_to_be_clickable(
+                        (By.XPATH, "//button[normalize-space()='List Student'] | "
+                                   "//input[@type='submit' and @value='List Student']")
+                    )
+                )
+            except TimeoutException as exc:
+                result.screenshot = save_screenshot(driver, screenshot)
+                raise CheckFailed(
+                    f'no "List Student" button on {url} (title: {driver.title!r})'
+                ) from exc
+            button.click()
+            try:
+                wait.until(
+                    lambda d: d.find_elements(By.CSS_SELECTOR, "#students tbody tr")
+                    or d.find_elements(By.CSS_SELECTOR, "#students caption")
+                    or d.find_elements(By.ID, "error")
+                )
+            except TimeoutException as exc:
+                result.screenshot = save_screenshot(driver, screenshot)
+                raise CheckFailed(
+                    f'after clicking "List Student" neither a student table nor an error appeared within {timeout:g} s'
+                ) from exc
+            result.screenshot = save_screenshot(driver, screenshot)
+            page_text = driver.find_element(By.TAG_NAME, "body").text
+            for marker in PHP_NOISE:
+                if marker in page_text:
+                    raise CheckFailed(f"the page shows PHP diagnostics ({marker!r}): {page_text[:300]!r}")
+            errors = driver.find_elements(By.ID, "error")
+            if errors:
+                raise CheckFailed(f"the page shows an error instead of the students: {errors[0].text.strip()!r}")
+            for row in driver.find_elements(By.CSS_SELECTOR, "#students tbody tr"):
+                cells = [cell.text.strip() for cell in row.find_elements(By.TAG_NAME, "td")]
+                if len(cells) != 2:
+                    raise CheckFailed(f"a table row does not have 2 cells (name, age): {cells!r}")
+                result.rows.append((cells[0], cells[1]))
+    finally:
         result.seconds = time.monotonic() - started
 
     if expect_students is not None and len(result.rows) != expect_students:
@@ -245,8 +167,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.expect_students = len(LAB_STUDENTS)
         expected = dict(LAB_STUDENTS)
 
-    try:
-        result = check_website(
+    def note_screenshot() -> None:
+        if args.screenshot and os.path.exists(args.screenshot):
+            print(f"website_check: screenshot of the failure: {args.screenshot}", file=sys.stderr)
+
+    status, result = run_check(
+        "website_check",
+        lambda: check_website(
             args.url,
             expect_students=args.expect_students,
             expected=expected,
@@ -254,21 +181,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             timeout=args.timeout,
             chromium=args.chromium,
             chromedriver=args.chromedriver,
-        )
-    except BrowserUnavailable as exc:
-        print(f"website_check: ERROR: {exc}", file=sys.stderr)
-        return 2
-    except CheckFailed as exc:
-        print(f"website_check: FAIL: {exc}", file=sys.stderr)
-        if args.screenshot and os.path.exists(args.screenshot):
-            print(f"website_check: screenshot of the failure: {args.screenshot}", file=sys.stderr)
-        return 1
+        ),
+        unavailable_label="ERROR",
+        failed_label="FAIL",
+        on_failure=note_screenshot,
+    )
+    if status != EXIT_OK:
+        return status
     print(
         f"website_check: OK: {len(result.rows)} student(s) shown at {args.url} "
         f"({', '.join(f'{n} {a}' for n, a in result.rows)}) in {result.seconds:.1f} s"
         + (f"; screenshot {result.screenshot}" if result.screenshot else "")
     )
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Run Molecule scenarios, a few at a time, with output a person can follow.
+
+    scripts/run_scenarios.py [--jobs N] [scenario ...]     (default: every molecule/*/molecule.yml)
+
+Each ``molecule test -s <scenario>`` writes its whole output to artifacts/molecule/<scenario>.log.
+This script prints one line when a scenario starts and one when it ends (with its duration), a line
+every minute naming what is still running, and the last lines of the log of every scenario that
+failed. It exits non-zero when any scenario failed, after all of them ran.
+
+The scenarios start longest first (durations of the last run, kept in artifacts/molecule/durations.json;
+a fresh clone uses DEFAULT_ORDER), so that the parallel runs end together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGS = ROOT / "artifacts" / "molecule"
+DURATIONS = LOGS / "durations.json"
+# Longest first, as measured on the CI machine; used until a run has recorded durations.
+DEFAULT_ORDER = ["registry", "ec2", "etl_stack", "base_image", "api_pair", "student_app", "docker_engine"]
+TAIL_LINES = 120
+HEARTBEAT_SECONDS = 60
+
+
+def all_scenarios() -> list[str]:
+    return sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
+
+
+def longest_first(scenarios: list[str], durations: dict[str, float]) -> list[str]:
+    def key(name: str) -> tuple[float, int]:
+        hint = DEFAULT_ORDER.index(name) if name in DEFAULT_ORDER else len(DEFAULT_ORDER)
+        return (-durations.get(name, 0.0), hint)
+    return sorted(scenarios, key=key)
+
+
+def load_durations() -> dict[str, float]:
+    try:
+        return {k: float(v) for k, v in json.loads(DURATIONS.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def log(message: str) -> None:
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), message), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2, help="scenarios run at once (default 2)")
+    parser.add_argument("scenarios", nargs="*", help="default: every scenario under molecule/")
+    args = parser.parse_args(argv)
+    known = all_scenarios()
+    unknown = sorted(set(args.scenarios) - set(known))
+    if unknown:
+        parser.error("no such scenario: %s (known: %s)" % (", ".join(unknown), " ".join(known)))
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+
+    LOGS.mkdir(parents=True, exist_ok=True)
+    durations = load_durations()
+    order = longest_first(args.scenarios or known, durations)
+    running: dict[str, float] = {}
+    results: dict[str, tuple[int, float]] = {}
+    lock = threading.Lock()
+    log("molecule: %d scenario(s), %d at a time, in this order: %s" % (len(order), args.jobs, " ".join(order)))
+
+    def run(name: str) -> None:
+        path = LOGS / ("%s.log" % name)
+        with lock:
+            running[name] = time.monotonic()
+        log("start  %s (log: %s)" % (name, os.path.relpath(path, ROOT)))
+        with path.open("w") as out:
+            code = subprocess.call(["molecule", "test", "-s", name], cwd=ROOT, stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        with lock:
+            elapsed = time.monotonic() - running.pop(name)
+            results[name] = (code, elapsed)
+        log("%s %s in %d s" % ("passed" if code == 0 else "FAILED (exit %d)" % code, name, elapsed))
+
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            with lock:
+                now = time.monotonic()
+                busy = ", ".join("%s %dm%02ds" % (n, (now - t) // 60, (now - t) % 60) for n, t in running.items())
+            if busy:
+                log("still running: %s" % busy)
+
+    beat = threading.Thread(target=heartbeat, daemon=True)
+    beat.start()
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(run, order))
+    stop.set()
+
+    durations.update({n: round(t, 1) for n, (code, t) in results.items() if code == 0})
+    DURATIONS.write_text(json.dumps(durations, indent=2, sort_keys=True) + "\n")
+    failed = [n for n in order if results[n][0] != 0]
+    for name in failed:
+        lines = (LOGS / ("%s.log" % name)).read_text(errors="replace").splitlines()
+        print("\n===== %s failed: last %d lines of %s =====" % (name, TAIL_LINES, LOGS / (name + ".log")))
+        print("\n".join(lines[-TAIL_LINES:]), flush=True)
+    summary = ", ".join("%s %s %d s" % (n, "ok" if results[n][0] == 0 else "FAILED", results[n][1]) for n in order)
+    log("molecule: %s" % summary)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
