@@ -71,12 +71,53 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
+# Where a container sees its CPU quota: cgroup v2, then v1.
+CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
+CGROUP_V1_QUOTA = "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"
+CGROUP_V1_PERIOD = "/sys/fs/cgroup/cpu/cpu.cfs_period_us"
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def cpu_quota() -> Optional[float]:
+    """The CPU quota of this process's cgroup in CPUs (``docker run --cpus``),
+    or None when there is none (or it cannot be read)."""
+    try:
+        v2 = _read(CGROUP_CPU_MAX)
+        if v2 is not None:
+            quota, _, period = v2.partition(" ")
+            if quota == "max":
+                return None
+            return int(quota) / int(period or "100000")
+        quota = _read(CGROUP_V1_QUOTA)
+        period = _read(CGROUP_V1_PERIOD)
+        if quota is None or period is None or int(quota) <= 0:
+            return None
+        return int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
 def default_workers() -> int:
-    """Worker processes: one per usable CPU, at least 2, at most 8."""
+    """Worker processes: one per usable CPU, at least 2, at most 8.
+
+    Under a CPU quota (``--cpus``) the usable CPUs are the whole CPUs of the
+    quota, and then a single worker is allowed: two busy workers on a 1-CPU
+    quota spend it in half a scheduling period and are then both stopped for
+    the other half (CFS throttling), tens of milliseconds added to requests."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - non-Linux
         cpus = os.cpu_count() or 1
+    quota = cpu_quota()
+    if quota is not None and quota < cpus:
+        return max(1, min(8, int(quota)))
     return max(2, min(8, cpus))
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from student_api import config
 from student_api.config import ConfigError, load_settings
 
 BASE = {"API_USERNAME": "teacher", "API_PASSWORD": "pw"}
@@ -12,7 +13,7 @@ def test_minimal_and_defaults():
     assert settings.username == "teacher" and settings.password == "pw"
     assert settings.data_file == "/data/student_age.json"
     assert settings.port == 5000
-    assert settings.workers >= 2 and settings.threads >= 1
+    assert settings.workers >= 1 and settings.threads >= 1
     assert settings.seed_if_empty is True
     assert settings.access_log is False
     assert settings.worker_class == "gthread"
@@ -114,3 +115,41 @@ def test_tuning_variables():
 def test_invalid_tuning(extra, fragment):
     with pytest.raises(ConfigError, match=fragment):
         load_settings({**BASE, **extra})
+
+
+@pytest.fixture()
+def cgroup(tmp_path, monkeypatch):
+    """Point the quota readers at files of the test's own; two usable CPUs."""
+    paths = {
+        "CGROUP_CPU_MAX": tmp_path / "cpu.max",
+        "CGROUP_V1_QUOTA": tmp_path / "cpu.cfs_quota_us",
+        "CGROUP_V1_PERIOD": tmp_path / "cpu.cfs_period_us",
+    }
+    for name, path in paths.items():
+        monkeypatch.setattr(config, name, str(path))
+    monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: {0, 1})
+    return paths
+
+
+@pytest.mark.parametrize(
+    "files,quota,workers",
+    [
+        ({}, None, 2),  # no cgroup files: one per CPU, at least 2
+        ({"CGROUP_CPU_MAX": "max 100000"}, None, 2),
+        ({"CGROUP_CPU_MAX": "100000 100000"}, 1.0, 1),  # --cpus 1: one worker, never throttled
+        ({"CGROUP_CPU_MAX": "150000 100000"}, 1.5, 1),
+        ({"CGROUP_CPU_MAX": "50000 100000"}, 0.5, 1),
+        ({"CGROUP_CPU_MAX": "400000 100000"}, 4.0, 2),  # a quota above the CPUs changes nothing
+        ({"CGROUP_V1_QUOTA": "-1", "CGROUP_V1_PERIOD": "100000"}, None, 2),
+        ({"CGROUP_V1_QUOTA": "100000", "CGROUP_V1_PERIOD": "100000"}, 1.0, 1),
+        ({"CGROUP_V1_QUOTA": "200000", "CGROUP_V1_PERIOD": "100000"}, 2.0, 2),
+        ({"CGROUP_CPU_MAX": "garbage"}, None, 2),
+    ],
+)
+def test_default_workers_follow_the_cpu_quota(cgroup, files, quota, workers):
+    for name, content in files.items():
+        cgroup[name].write_text(content + "\n")
+    assert config.cpu_quota() == quota
+    assert config.default_workers() == workers
+    assert load_settings(dict(BASE)).workers == workers
+    assert load_settings({**BASE, "GUNICORN_WORKERS": "3"}).workers == 3
