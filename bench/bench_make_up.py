@@ -39,7 +39,7 @@ from pathlib import Path
 
 import yaml
 
-from common import ROOT, median, progress, write_section
+from common import ROOT, code_version, median, progress, write_section
 
 TARGET_COLD_S = 6 * 60
 TARGET_WARM_S = 60
@@ -85,14 +85,6 @@ class Run:
     @property
     def ok(self) -> bool:
         return self.rc == 0 and self.failed == 0 and self.healthy
-
-
-def code_version() -> str:
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], text=True,
-                          stdout=subprocess.PIPE).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"], text=True,
-                           stdout=subprocess.PIPE).stdout.splitlines()
-    return f"commit {head}" + (f" + uncommitted changes in {len(dirty)} tracked files" if dirty else "")
 
 
 def fmt(seconds: float) -> str:

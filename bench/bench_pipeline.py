@@ -37,7 +37,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from common import ROOT, median, progress, write_section
+from common import ROOT, code_version, median, progress, write_section
 
 TARGET_S = 30.0
 PROJECT_LABEL = "io.devops-labs.project=devops-labs"
@@ -58,14 +58,6 @@ RUN_ENV = {"ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true", "PY_COLORS
 CONTRACTS = [("http://127.0.0.1:8001/", {"body": "Je suis une r\u00e9ponse du backend"}),
              ("http://127.0.0.1:8000/", {"return": {"body": "Je suis une r\u00e9ponse du backend"}, "status": "[SUCESS]"}),
              ("http://127.0.0.1:8081/healthz", {"status": "ok"})]
-
-
-def code_version() -> str:
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], text=True,
-                          stdout=subprocess.PIPE).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"], text=True,
-                           stdout=subprocess.PIPE).stdout.splitlines()
-    return f"commit {head}" + (f" + uncommitted changes in {len(dirty)} tracked files" if dirty else "")
 
 
 def ansible_playbook() -> str:

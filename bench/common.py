@@ -10,6 +10,7 @@ import datetime as _dt
 import os
 import platform
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,6 +34,15 @@ def machine() -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{os.cpu_count()} cores, {mem_kib / 1048576:.0f} GiB, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}, load {load:.1f} at start")
+
+
+def code_version() -> str:
+    """The commit measured, and whether tracked files differ from it."""
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], text=True,
+                          stdout=subprocess.PIPE).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"], text=True,
+                           stdout=subprocess.PIPE).stdout.splitlines()
+    return f"commit {head}" + (f" + uncommitted changes in {len(dirty)} tracked files" if dirty else "")
 
 
 def median(values: list[float]) -> float:
