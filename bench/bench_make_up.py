@@ -72,6 +72,7 @@ class Run:
     health: str = ""
     healthy: bool = False
     loads: list = field(default_factory=list)
+    intervals: dict = field(default_factory=dict)  # container -> healthcheck interval (s)
     log: Path | None = None
 
     @property
@@ -195,6 +196,18 @@ def check_health(prefix: list[str]) -> tuple[bool, str]:
     return bool(healthy) and not bad, summary
 
 
+def health_intervals(prefix: list[str]) -> dict[str, float]:
+    """Healthcheck interval (s) of every running project container."""
+    ids = subprocess.run([*prefix, "docker", "ps", "-q", "--filter", f"label={PROJECT_LABEL}"], text=True,
+                         stdout=subprocess.PIPE).stdout.split()
+    if not ids:
+        return {}
+    out = subprocess.run([*prefix, "docker", "inspect", "--format",
+                          "{{.Name}} {{if .Config.Healthcheck}}{{printf \"%d\" .Config.Healthcheck.Interval}}{{else}}0{{end}}", *ids],
+                         text=True, stdout=subprocess.PIPE).stdout.split("\n")
+    return {n.lstrip("/"): int(i) / 1e9 for n, i in (line.split() for line in out if line.strip())}
+
+
 class Instance:
     """A throwaway systemd + Docker instance, with the Molecule platform's docker run options."""
 
@@ -284,6 +297,7 @@ class Instance:
         run = run_streamed(cmd + [self.name, "make", "up"], log, label)
         run.where = self.name
         run.healthy, run.health = check_health(["docker", "exec", self.name])
+        run.intervals = health_intervals(["docker", "exec", self.name])
         progress(f"{label}: {run.health}")
         return run
 
@@ -302,6 +316,7 @@ def host_make_up(label: str, log: Path) -> Run:
     run = run_streamed(["make", "up"], log, label, cwd=ROOT, env=env)
     run.where = "host"
     run.healthy, run.health = check_health([])
+    run.intervals = health_intervals([])
     progress(f"{label}: {run.health}")
     return run
 
@@ -463,25 +478,38 @@ def main() -> int:
         boot = sum(s for n, s in c.phases if n.startswith("bootstrap"))
         builds = [x for t, x in c.tasks if t.startswith(("images : Build the image", "base_image : Build",
                                                            "base_image : Run debootstrap"))]
-        body.append(f"- Why cold misses: the machine ran at load {min(loads):.1f} to {max(loads):.1f} on "
-                    f"{os.cpu_count()} cores (other sessions' Molecule tests and image builds), and every cold step is "
-                    f"CPU-bound: pip installing requirements.txt ({len(requirement_names())} pinned packages, the test "
+        waits = [(t.rsplit(": ", 1)[-1], x) for t, x in c.tasks if t.startswith("container_stack : Wait until Docker reports healthy")]
+        busy = median(c.loads or loads) > (os.cpu_count() or 1)
+        contention = (f"the machine was overloaded (load {min(c.loads or loads):.1f} to {max(c.loads or loads):.1f}, median "
+                      f"{median(c.loads or loads):.1f}, on {os.cpu_count()} cores: other sessions' tests and builds), so "
+                      "every CPU-bound step ran at a fraction of a core; and " if busy else
+                      f"contention was low (load median {median(c.loads or loads):.1f} on {os.cpu_count()} cores), so this "
+                      "is mostly the project's own cost: ")
+        body.append(f"- Why cold misses: {contention}pip installing requirements.txt ({len(requirement_names())} pinned packages, the test "
                     f"toolchain included: {', '.join(test_tools)}) took {fmt(boot)} before site.yml starts, because "
                     f"`make up` depends on `bootstrap`; then debootstrap and the image builds ({len(builds)} tasks, "
                     f"{fmt(sum(builds))}). Costliest kinds of task: "
-                    f"{costliest_kinds(c)}.")
+                    f"{costliest_kinds(c)}."
+                    + (f" The {len(waits)} health waits run one container after another ({fmt(sum(x for _, x in waits))}); "
+                       "Docker runs a container's first healthcheck only one healthcheck `interval` after it starts, so "
+                       "each wait lasts about that interval: "
+                       + ", ".join(f"{n} {x:.0f} s" + (f" (interval {c.intervals[n]:.0f} s)" if n in c.intervals else "")
+                                   for n, x in sorted(waits, key=lambda w: -w[1])[:4]) + "." if waits else ""))
     if warm and warm[-1].tasks and median([r.seconds for r in warm]) > TARGET_WARM_S:
         w = warm[-1]
         longest = max(w.tasks, key=lambda t: t[1])
         pushes = [x for t, x in w.tasks if kind_of(t) == "images : Push both tags to the registry"]
         facts = [x for t, x in w.tasks if t == "Gathering Facts"]
+        reg = median([sum(x for n, x in r.phases if n.startswith("site.yml: Private Docker registry")) for r in warm])
         body.append(f"- Why warm misses: no task dominates (the slowest, {longest[0]}, took {longest[1]:.1f} s); the "
                     f"last warm run is {len(w.tasks)} tasks at {sum(x for _, x in w.tasks) / len(w.tasks):.2f} s each on "
-                    f"average on this loaded machine: Ansible's per-task cost (a Python module started per task, "
+                    f"average (load median {median(w.loads or loads):.1f} on {os.cpu_count()} cores): Ansible's per-task cost (a Python module started per task, "
                     f"Docker API round trips) times the number of tasks. Costliest kinds of task: {costliest_kinds(w)}. "
                     + (f"The images role pushes both tags of every app on every run, even unchanged: {len(pushes)} push "
                        f"tasks, {sum(pushes):.0f} s. " if pushes else "")
-                    + (f"Facts are gathered {len(facts)} times ({sum(facts):.0f} s)." if facts else ""))
+                    + (f"Facts are gathered {len(facts)} times ({sum(facts):.0f} s). " if facts else "")
+                    + (f"The registry play alone takes {fmt(reg)} of it: site.yml applies the registry role twice and "
+                       "runs the images role for the registry's two images besides the images play. " if reg else ""))
     body.append(f"- Code: {version} (copied as it was when the benchmark started).")
     body.append(f"- 1-minute load average during the runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} cores "
                 "(shared with other sessions, e.g. Molecule tests).")
