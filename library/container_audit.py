@@ -28,21 +28,6 @@ description:
   - Findings are returned as data. The module fails when a finding at or above O(fail_on) remains
     after O(exceptions) are applied.
   - Talks to the Docker Engine API through the Docker SDK for Python, never the C(docker) CLI.
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details:
-      - The module only reads; it behaves the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed when in diff mode.
-    support: N/A
-    details:
-      - The module does not change anything.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   label:
     description:
@@ -94,12 +79,10 @@ options:
     type: str
     default: high
     choices: [none, low, medium, high, critical]
-  docker_host:
-    description:
-      - URL of the Docker Engine API, V(unix:///path/to/socket) or V(tcp://host:port).
-      - The environment variable E(DOCKER_HOST) is used when the option is not set.
-    type: str
-    default: unix:///var/run/docker.sock
+extends_documentation_fragment:
+  - labs
+  - labs.read_only
+  - labs.docker
 requirements:
   - Docker SDK for Python (C(docker)) on the managed host
 author:
@@ -183,11 +166,11 @@ exceptions_applied:
 
 import posixpath
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.labs_docker import (
-    DEFAULT_DOCKER_HOST,
     DockerAccessError,
     container_name,
+    docker_argument_spec,
     get_client,
     inspect_container,
     list_containers,
@@ -202,7 +185,7 @@ ARGUMENT_SPEC = dict(
     allowed_bind_paths=dict(type="list", elements="str", default=[]),
     expected_bind_address=dict(type="str", default="127.0.0.1"),
     fail_on=dict(type="str", default="high", choices=["none", "low", "medium", "high", "critical"]),
-    docker_host=dict(type="str", default=DEFAULT_DOCKER_HOST, fallback=(env_fallback, ["DOCKER_HOST"])),
+    **docker_argument_spec(),
 )
 
 SEVERITIES = ["low", "medium", "high", "critical"]  # increasing

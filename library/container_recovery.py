@@ -19,19 +19,6 @@ description:
     that ran less than 10 seconds); O(timeout) must leave room for that when the module
     runs several times in a row.
   - Talks to the Docker Engine API through the Docker SDK for Python, never the C(docker) CLI.
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: none
-    details:
-      - The module crashes the container, so it refuses to run in check mode and fails with a message saying so.
-  diff_mode:
-    description: Will return details on what has changed when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   name:
     description:
@@ -79,27 +66,22 @@ options:
       - HTTP status that O(health_url) must answer with.
     type: int
     default: 200
-  validate_certs:
-    description:
-      - Verify the TLS certificates of O(crash_url) and O(health_url) when they use https.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - PEM file (or directory of hashed certificates) of the CAs to trust for https URLs
-        instead of the system trust store.
-    type: path
   timeout:
     description:
       - Seconds allowed from the crash to a full recovery (restart, PID 1, health).
     type: float
     default: 60
-  docker_host:
-    description:
-      - URL of the Docker Engine API, V(unix:///path/to/socket) or V(tcp://host:port).
-      - The environment variable E(DOCKER_HOST) is used when the option is not set.
-    type: str
-    default: unix:///var/run/docker.sock
+extends_documentation_fragment:
+  - labs
+  - labs.tls
+  - labs.docker
+attributes:
+  check_mode:
+    support: none
+    details:
+      - The module crashes the container, so it refuses to run in check mode and fails with a message saying so.
+  diff_mode:
+    support: none
 requirements:
   - Docker SDK for Python (C(docker)) on the managed host
   - Docker Engine API 1.25 or newer
@@ -184,10 +166,10 @@ import signal as signal_module
 import sys
 import time
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.labs_docker import (
-    DEFAULT_DOCKER_HOST,
     DockerAccessError,
+    docker_argument_spec,
     get_client,
     inspect_container,
     is_running,
@@ -195,7 +177,7 @@ from ansible.module_utils.labs_docker import (
     restart_count,
     state_status,
 )
-from ansible.module_utils.labs_http import HttpError, request, wait_until
+from ansible.module_utils.labs_http import HttpError, request, tls_argument_spec, wait_until
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
@@ -205,10 +187,9 @@ ARGUMENT_SPEC = dict(
     expected_pid1=dict(type="str"),
     health_url=dict(type="str"),
     health_status=dict(type="int", default=200),
-    validate_certs=dict(type="bool", default=True),
-    ca_path=dict(type="path"),
     timeout=dict(type="float", default=60),
-    docker_host=dict(type="str", default=DEFAULT_DOCKER_HOST, fallback=(env_fallback, ["DOCKER_HOST"])),
+    **tls_argument_spec(),
+    **docker_argument_spec(),
 )
 
 # Seconds between two looks at the container or the health URL.

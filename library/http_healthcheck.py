@@ -20,17 +20,6 @@ description:
 version_added: "1.0.0"
 author:
   - Labs project
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   url:
     description: HTTP or HTTPS URL to check.
@@ -75,15 +64,6 @@ options:
   url_password:
     description: Password for HTTP basic authentication.
     type: str
-  ca_path:
-    description:
-      - PEM file (or hashed certificate directory) of the CA certificates that verify
-        the server, instead of the system trust store.
-    type: path
-  validate_certs:
-    description: Verify the server certificate. Set to V(false) only for throwaway test services.
-    type: bool
-    default: true
   timeout:
     description: Seconds one request may take (connect and read).
     type: float
@@ -104,6 +84,10 @@ options:
     description: Upper bound of the wait between two attempts, in seconds.
     type: float
     default: 10
+extends_documentation_fragment:
+  - labs
+  - labs.read_only
+  - labs.tls
 notes:
   - Shares its HTTP client (C(module_utils/labs_http.py)) with the other modules of the project.
 seealso:
@@ -182,7 +166,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.labs_http import (
-    HttpError, json_path_get, request, wait_until)
+    HttpError, json_path_get, request, tls_argument_spec, wait_until)
 
 ARGUMENT_SPEC = dict(
     url=dict(type="str", required=True),
@@ -195,13 +179,12 @@ ARGUMENT_SPEC = dict(
     body_contains=dict(type="str"),
     url_username=dict(type="str"),
     url_password=dict(type="str", no_log=True),
-    ca_path=dict(type="path"),
-    validate_certs=dict(type="bool", default=True),
     timeout=dict(type="float", default=10),
     retries=dict(type="int", default=10),
     delay=dict(type="float", default=1),
     backoff=dict(type="float", default=1.5),
     max_delay=dict(type="float", default=10),
+    **tls_argument_spec(),
 )
 
 JSON_OPTIONS = ("json_path", "json_equals", "json_contains")

@@ -20,17 +20,6 @@ description:
 version_added: "1.0.0"
 author:
   - Labs project
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   registry_url:
     description: Base URL of the registry, such as V(http://127.0.0.1:5001) or V(https://registry.lab:5000).
@@ -42,15 +31,6 @@ options:
   password:
     description: Password for HTTP basic authentication.
     type: str
-  ca_path:
-    description:
-      - PEM file (or hashed certificate directory) of the CA certificates that verify
-        the registry, instead of the system trust store.
-    type: path
-  validate_certs:
-    description: Verify the registry's TLS certificate.
-    type: bool
-    default: true
   timeout:
     description: Seconds one request may take.
     type: float
@@ -65,6 +45,10 @@ options:
     description: Number of entries asked for per page of the catalog and tag lists.
     type: int
     default: 100
+extends_documentation_fragment:
+  - labs
+  - labs.read_only
+  - labs.tls
 notes:
   - Only basic authentication is supported, not the token (Bearer) flow of public registries.
   - Redirects are not followed.
@@ -170,18 +154,17 @@ import hashlib
 import urllib.parse
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.labs_http import HttpError, parse_link_header, request
+from ansible.module_utils.labs_http import HttpError, parse_link_header, request, tls_argument_spec
 
 ARGUMENT_SPEC = dict(
     registry_url=dict(type="str", required=True),
     username=dict(type="str"),
     password=dict(type="str", no_log=True),
-    ca_path=dict(type="path"),
-    validate_certs=dict(type="bool", default=True),
     timeout=dict(type="float", default=10),
     repository=dict(type="str"),
     tag=dict(type="str"),
     page_size=dict(type="int", default=100),
+    **tls_argument_spec(),
 )
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"

@@ -22,21 +22,6 @@ description:
   - When the binary or the database is missing, the module does not pretend the images are clean
     - with O(when_unavailable=skip) it returns C(skipped=true), RV(unavailable_reason) and
     RV(not_scanned), and warns; with O(when_unavailable=fail) it fails.
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details:
-      - The module only reads (Trivy only fills its own cache); it behaves the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed when in diff mode.
-    support: N/A
-    details:
-      - The module does not change anything.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 options:
   images:
     description:
@@ -126,8 +111,15 @@ options:
     description:
       - URL of the Docker Engine API, used to resolve patterns in O(images) and passed to Trivy.
       - The environment variable E(DOCKER_HOST) is used when the option is not set.
-    type: str
-    default: unix:///var/run/docker.sock
+    # type and default: from the labs.docker fragment, which this description overrides.
+extends_documentation_fragment:
+  - labs
+  - labs.read_only
+  - labs.docker
+attributes:
+  check_mode:
+    details:
+      - The module only reads (Trivy only fills its own cache); it behaves the same in check mode.
 requirements:
   - C(trivy) and its vulnerability database on the managed host, to scan O(images)
   - Docker SDK for Python (C(docker)) on the managed host, to resolve patterns in O(images)
@@ -305,7 +297,7 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
-from ansible.module_utils.labs_docker import DEFAULT_DOCKER_HOST, DockerAccessError, get_client
+from ansible.module_utils.labs_docker import DEFAULT_DOCKER_HOST, DockerAccessError, docker_argument_spec, get_client
 
 ARGUMENT_SPEC = dict(
     images=dict(type="list", elements="str", default=[]),
@@ -324,7 +316,7 @@ ARGUMENT_SPEC = dict(
     when_unavailable=dict(type="str", default="skip", choices=["skip", "fail"]),
     timeout=dict(type="int", default=600),
     extra_args=dict(type="list", elements="str", default=[]),
-    docker_host=dict(type="str", default=DEFAULT_DOCKER_HOST, fallback=(env_fallback, ["DOCKER_HOST"])),
+    **docker_argument_spec(),
 )
 
 SEVERITIES = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]  # increasing

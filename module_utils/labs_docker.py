@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import traceback
 
+from ansible.module_utils.basic import env_fallback
+
 try:
     import docker
     from docker.errors import DockerException, NotFound
@@ -27,6 +29,7 @@ except ImportError:  # reported by get_client()
 
 __all__ = [
     "DEFAULT_DOCKER_HOST",
+    "docker_argument_spec",
     "DockerAccessError",
     "HAS_DOCKER",
     "DOCKER_IMPORT_ERROR",
@@ -42,6 +45,17 @@ __all__ = [
 ]
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
+def docker_argument_spec():
+    """A fresh argument_spec of ``docker_host`` (E(DOCKER_HOST) as fallback).
+
+    Documented for the modules by the ``labs.docker`` doc fragment
+    (library/doc_fragments/labs.py).
+    """
+    return dict(
+        docker_host=dict(type="str", default=DEFAULT_DOCKER_HOST, fallback=(env_fallback, ["DOCKER_HOST"])),
+    )
 
 
 class DockerAccessError(Exception):

@@ -45,9 +45,22 @@ __all__ = [
     "excerpt",
     "split_json_path",
     "json_path_get",
+    "tls_argument_spec",
 ]
 
 EXCERPT_CHARS = 512
+
+
+def tls_argument_spec():
+    """A fresh argument_spec of the TLS options that feed ``request()``.
+
+    ``ca_path`` and ``validate_certs``, documented for the modules by the
+    ``labs.tls`` doc fragment (library/doc_fragments/labs.py).
+    """
+    return dict(
+        ca_path=dict(type="path"),
+        validate_certs=dict(type="bool", default=True),
+    )
 
 
 class HttpError(Exception):

@@ -5,10 +5,16 @@ options are exactly the keys of the module-level ARGUMENT_SPEC, with the same
 type, default, choices, required, elements, aliases and suboptions; secret-looking
 options set no_log; the examples only use documented options; and
 ``ansible-doc -M library -t module NAME --json`` renders without warnings.
+
+DOCUMENTATION is read the way ansible-doc reads it (``get_docstring``), with the
+doc fragments of ``extends_documentation_fragment`` merged in from the
+``doc_fragment_plugins`` directories that ansible.cfg names, so an option that a
+fragment documents is checked against ARGUMENT_SPEC like any other.
 """
 
 from __future__ import annotations
 
+import configparser
 import importlib.util
 import json
 import os
@@ -20,12 +26,30 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible.module_utils import labs_docker, labs_http
 from ansible.module_utils.basic import PASSWORD_MATCH
+from ansible.plugins.loader import fragment_loader
+from ansible.utils.plugin_docs import get_docstring
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "library"
 MODULES = sorted(p for p in LIBRARY.glob("*.py") if not p.name.startswith("_"))
 ANSIBLE_DOC = Path(sys.executable).parent / "ansible-doc"
+ANSIBLE_CFG = ROOT / "ansible.cfg"
+
+
+def configured_fragment_dirs():
+    """The doc_fragment_plugins directories of ansible.cfg, relative to it as Ansible resolves them."""
+    config = configparser.ConfigParser()
+    config.read(ANSIBLE_CFG)
+    value = config.get("defaults", "doc_fragment_plugins", fallback="")
+    return [(ANSIBLE_CFG.parent / d).resolve() for d in value.split(os.pathsep) if d.strip()]
+
+
+DOC_FRAGMENTS = configured_fragment_dirs()
+for _directory in DOC_FRAGMENTS:
+    fragment_loader.add_directory(str(_directory))
+FRAGMENTS = sorted(p for d in DOC_FRAGMENTS for p in d.glob("*.py") if not p.name.startswith("_"))
 
 # Names Ansible itself flags (PASSWORD_MATCH) plus other obvious secrets.
 SECRET_MATCH = re.compile(r"secret|token|passphrase|private_key|api_key|credential", re.I)
@@ -42,12 +66,15 @@ def load(path):
 
 
 def docs(path):
+    """(module, {DOCUMENTATION, EXAMPLES, RETURN}); DOCUMENTATION with its fragments merged."""
     module = load(path)
     parsed = {}
     for name in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
         text = getattr(module, name, None)
         assert isinstance(text, str) and text.strip(), "%s is missing %s" % (path.name, name)
         parsed[name] = yaml.safe_load(text)
+    # Ansible's own reader: extends_documentation_fragment merged as ansible-doc does.
+    parsed["DOCUMENTATION"] = get_docstring(str(Path(path).resolve()), fragment_loader, is_module=True)[0]
     return module, parsed
 
 
@@ -132,7 +159,7 @@ def test_examples_use_documented_options(path):
 
 @each_module
 def test_ansible_doc_renders(path):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE_CFG), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     run = subprocess.run(
         [str(ANSIBLE_DOC), "-M", str(LIBRARY), "-t", "module", path.stem, "--json"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
@@ -175,3 +202,57 @@ def test_option_differences_catches_drift():
     assert option_differences({"password": {"description": "x"},
                                "n": {"description": "x", "type": "int", "default": 1}},
                               same) == []
+
+
+def test_fragments_are_configured_and_used():
+    assert DOC_FRAGMENTS == [ROOT / "plugins" / "doc_fragments"], "ansible.cfg doc_fragment_plugins"
+    used = set()
+    for path in MODULES:
+        extends = yaml.safe_load(load(path).DOCUMENTATION).get("extends_documentation_fragment") or []
+        used.update(name if "." in name else name + ".documentation" for name in extends)
+    defined = set()
+    for path in FRAGMENTS:
+        fragment = fragment_loader.get(path.stem)
+        defined.update("%s.%s" % (path.stem, var.lower()) for var in vars(type(fragment))
+                       if var.isupper() and isinstance(getattr(fragment, var), str))
+    assert defined and defined <= used, "unused doc fragments: %s" % sorted(defined - used)
+
+
+@pytest.mark.parametrize("fragment, spec", [
+    ("TLS", labs_http.tls_argument_spec()),
+    ("DOCKER", labs_docker.docker_argument_spec()),
+])
+def test_fragment_options_match_module_utils_spec(fragment, spec):
+    documented = yaml.safe_load(getattr(fragment_loader.get("labs"), fragment))["options"]
+    assert option_differences(documented, spec) == []
+
+
+FRAGMENT_USER = '''
+DOCUMENTATION = r"""
+module: fragment_user
+short_description: Uses a fragment
+description: [Test double.]
+extends_documentation_fragment: [labs.tls]
+options:
+  url:
+    description: URL.
+    type: str
+"""
+EXAMPLES = "- fragment_user: {url: http://x}"
+RETURN = "{}"
+ARGUMENT_SPEC = dict(url=dict(type="str"), ca_path=dict(type="path"))
+'''
+
+
+def test_fragment_option_missing_from_spec_is_caught(tmp_path):
+    path = tmp_path / "fragment_user.py"
+    path.write_text(FRAGMENT_USER)
+    module, parsed = docs(path)
+    assert "validate_certs" not in yaml.safe_load(module.DOCUMENTATION).get("options")
+    assert option_differences(parsed["DOCUMENTATION"]["options"], module.ARGUMENT_SPEC) == [
+        "validate_certs: only in DOCUMENTATION",
+    ]
+    module.ARGUMENT_SPEC["validate_certs"] = dict(type="bool", default=False)
+    assert option_differences(parsed["DOCUMENTATION"]["options"], module.ARGUMENT_SPEC) == [
+        "validate_certs: default documented True, ARGUMENT_SPEC has False",
+    ]
