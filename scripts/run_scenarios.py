@@ -51,8 +51,15 @@ def load_durations() -> dict[str, float]:
         return {}
 
 
+_OUTPUT = threading.Lock()
+
+
 def log(message: str) -> None:
-    print("[%s] %s" % (time.strftime("%H:%M:%S"), message), flush=True)
+    # One write per line, under a lock: print() writes the text and the newline separately, so two
+    # scenarios starting at once could share a line.
+    with _OUTPUT:
+        sys.stdout.write("[%s] %s\n" % (time.strftime("%H:%M:%S"), message))
+        sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
