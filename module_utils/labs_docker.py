@@ -51,7 +51,7 @@ def docker_argument_spec():
     """A fresh argument_spec of ``docker_host`` (E(DOCKER_HOST) as fallback).
 
     Documented for the modules by the ``labs.docker`` doc fragment
-    (library/doc_fragments/labs.py).
+    (plugins/doc_fragments/labs.py).
     """
     return dict(
         docker_host=dict(type="str", default=DEFAULT_DOCKER_HOST, fallback=(env_fallback, ["DOCKER_HOST"])),

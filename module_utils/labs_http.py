@@ -55,7 +55,7 @@ def tls_argument_spec():
     """A fresh argument_spec of the TLS options that feed ``request()``.
 
     ``ca_path`` and ``validate_certs``, documented for the modules by the
-    ``labs.tls`` doc fragment (library/doc_fragments/labs.py).
+    ``labs.tls`` doc fragment (plugins/doc_fragments/labs.py).
     """
     return dict(
         ca_path=dict(type="path"),
