@@ -16,7 +16,7 @@ import json
 import urllib.parse
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import faults_harness as harness
@@ -182,19 +182,30 @@ def pair_path(text):
     return "/" + urllib.parse.quote(text, safe="/?=&")
 
 
+def pair_route(path):
+    """The route Flask matches for a request path: the query cut off, leading slashes collapsed to one
+    (werkzeug's Request.path; waitress passes a leading "//" through as it is, so "//healthz" is /healthz
+    and "//" is /), not urlsplit's reading of "//x/..." as a host name."""
+    return "/" + path.split("?", 1)[0].lstrip("/")
+
+
 @pytest.mark.parametrize("app", ["api_backend", "api_frontend"])
 def test_pair_never_answers_5xx(apps, app):
     _container, url = apps[app]
 
     @settings(max_examples=80, deadline=None)
     @given(method=st.sampled_from(HTTP_METHODS), text=path_texts, body=st.none() | st.binary(max_size=100))
+    # Leading double slashes, which hypothesis found once in a clean-clone run: always tried.
+    @example(method="GET", text="/", body=None)
+    @example(method="GET", text="/healthz", body=None)
+    @example(method="GET", text="/x/healthz", body=None)
     def check(method, text, body):
         path = pair_path(text)
         if "traceback" in urllib.parse.unquote(path).lower():
             return  # documented: ends the process on purpose (covered by the recovery tests)
         response = send(url, method, path, body)
         assert response.status_code < 500, (app, method, path, response.status_code)
-        route = urllib.parse.urlsplit(path).path
+        route = pair_route(path)
         if route in PAIR_ROUTES:
             expected = {200} if method in PAIR_ROUTES[route] else {405}
         else:
