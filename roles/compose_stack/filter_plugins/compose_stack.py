@@ -1,0 +1,191 @@
+"""Filters of the compose_stack role: a stack declaration -> a Compose project and the files it reads.
+
+Written in Python rather than Jinja because it is a program (validation with suggestions, merging the
+hardening defaults, per-service revisions of the secrets and configs they read) and needs unit tests
+(tests/unit/test_compose_stack_filter.py). The service schema is not restated here: it is the `service`
+entry point of the role's meta/argument_specs.yml, validated with Ansible's own ArgumentSpecValidator.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+ONESHOT_PROFILE = "oneshot"
+# Keys of a service declaration that are ours, not Compose's.
+OWN_KEYS = {"oneshot", "secret_env", "enabled"}
+# Defaults merged key by key into the service's own value instead of being replaced by it.
+MERGED_KEYS = {"labels", "healthcheck", "logging"}
+
+
+def _service_spec(argument_specs):
+    """The option spec of a service, from the role's meta/argument_specs.yml (already parsed)."""
+    try:
+        return argument_specs["argument_specs"]["service"]["options"]
+    except (KeyError, TypeError) as exc:
+        raise AnsibleFilterError("compose_stack: meta/argument_specs.yml has no 'service' entry point") from exc
+
+
+def _suggest(key, known):
+    close = difflib.get_close_matches(key, known, n=1)
+    return " (did you mean '%s'?)" % close[0] if close else ""
+
+
+def stack_problems(definition, argument_specs):
+    """Every problem of a declaration, one line each, naming the stack, the service and the key."""
+    return _validate(definition, argument_specs)[0]
+
+
+def _validate(definition, argument_specs):
+    """(problems, {service: its keys converted to their spec'd types})."""
+    spec = _service_spec(argument_specs)
+    name = (definition or {}).get("name") or "?"
+    problems, validated = [], {}
+    services = {k: v for k, v in ((definition or {}).get("services") or {}).items()
+                if not (isinstance(v, dict) and v.get("enabled", True) in (False, "false", "False"))}
+    if not services:
+        problems.append("stack %s: declares no service" % name)
+    for service, body in services.items():
+        where = "stack %s, service %s" % (name, service)
+        if not isinstance(body, dict):
+            problems.append("%s: must be a mapping, got %s" % (where, type(body).__name__))
+            continue
+        result = ArgumentSpecValidator(spec).validate(copy.deepcopy(body))
+        validated[service] = {k: result.validated_parameters.get(k, v) for k, v in body.items()}
+        for key in sorted(result.unsupported_parameters):
+            problems.append("%s: unknown key '%s'%s" % (where, key, _suggest(key, sorted(spec))))
+        for error in result.errors:
+            text = str(error)
+            if "Supported parameters include" in text:
+                continue  # the unknown keys, reported above with a suggestion
+            problems.append("%s: %s" % (where, text))
+        for dep in (body.get("depends_on") or {}):
+            if dep not in services:
+                problems.append("%s: depends_on names '%s', which is not a service of the stack" % (where, dep))
+        for net in body.get("networks") or []:
+            if net not in (definition.get("networks") or {}):
+                problems.append("%s: network '%s' is not declared in the stack's networks" % (where, net))
+        used = [s if isinstance(s, str) else (s or {}).get("source") for s in body.get("secrets") or []]
+        used += list((body.get("secret_env") or {}).values())
+        for secret in used:
+            if secret not in (definition.get("secrets") or {}):
+                problems.append("%s: secret '%s' is not declared in the stack's secrets" % (where, secret))
+        for cfg in body.get("configs") or []:
+            source = cfg if isinstance(cfg, str) else (cfg or {}).get("source")
+            if source not in (definition.get("configs") or {}):
+                problems.append("%s: config '%s' is not declared in the stack's configs" % (where, source))
+    return problems, validated
+
+
+def _digest(parts):
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _merge_service(body, defaults):
+    merged = {k: copy.deepcopy(v) for k, v in defaults.items() if k not in body}
+    for key, value in body.items():
+        if key in MERGED_KEYS and isinstance(value, dict) and isinstance(defaults.get(key), dict):
+            merged[key] = {**defaults[key], **value}
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def compose_project(definition, defaults, labels, argument_specs):
+    """The Compose project of a declaration, and the files its services read.
+
+    Returns {compose: <the compose.yaml document>, files: [{path, content, owner, mode}] (paths relative
+    to the project directory), services: [long-running service names], oneshot: [one-shot job names]}.
+    """
+    problems, validated = _validate(definition, argument_specs)
+    if problems:
+        raise AnsibleFilterError("; ".join(problems))
+    name = definition["name"]
+    stack_labels = {**labels, "io.devops-labs.stack": name}
+    secrets = definition.get("secrets") or {}
+    configs = definition.get("configs") or {}
+    files = []
+    for sname, secret in sorted(secrets.items()):
+        files.append({"path": "secrets/" + sname, "content": str(secret["value"]),
+                      "owner": int(secret.get("uid", 0)), "mode": secret.get("mode", "0400")})
+    for cname, config in sorted(configs.items()):
+        files.append({"path": "configs/" + cname, "content": str(config["content"]),
+                      "owner": int(config.get("uid", 0)), "mode": config.get("mode", "0444")})
+
+    services, long_running, oneshot = {}, [], []
+    for sname, body in validated.items():
+        if not body.pop("enabled", True):
+            continue
+        svc = _merge_service(body, defaults)
+        is_oneshot = bool(svc.pop("oneshot", False))
+        secret_env = svc.pop("secret_env", None) or {}
+        svc.setdefault("container_name", sname)
+        svc["labels"] = {**stack_labels, **{k: str(v) for k, v in (svc.get("labels") or {}).items()}}
+        # What the service reads at start from files Compose cannot see change: a new value recreates it.
+        read = []
+        for entry in svc.get("secrets") or []:
+            source = entry if isinstance(entry, str) else entry["source"]
+            read.append(["secret", source, str(secrets[source]["value"])])
+        for entry in svc.get("configs") or []:
+            source = entry if isinstance(entry, str) else entry["source"]
+            read.append(["config", source, str(configs[source]["content"])])
+        if secret_env:
+            env_path = "secrets/%s.env" % sname
+            content = "".join("%s=%s\n" % (var, secrets[src]["value"]) for var, src in sorted(secret_env.items()))
+            files.append({"path": env_path, "content": content, "owner": 0, "mode": "0400"})
+            svc["env_file"] = ["./" + env_path]
+            read.append(["env", content])
+        if read:
+            svc["labels"]["io.devops-labs.config-revision"] = _digest(read)
+        if svc.get("environment"):
+            svc["environment"] = {k: str(v) for k, v in svc["environment"].items()}
+        if svc.get("depends_on"):
+            svc["depends_on"] = {dep: {"condition": cond} for dep, cond in svc["depends_on"].items()}
+        if svc.get("network_mode"):
+            svc.pop("networks", None)
+        if is_oneshot:
+            svc["profiles"] = [ONESHOT_PROFILE]
+            svc["restart"] = "no"
+            svc["labels"]["io.devops-labs.oneshot"] = "true"
+            oneshot.append(sname)
+        else:
+            long_running.append(sname)
+        for key in [k for k, v in svc.items() if v in (None, [], {})]:
+            del svc[key]
+        services[sname] = svc
+
+    compose = {"name": name, "services": services}
+    if definition.get("networks"):
+        # A network of another stack (e.g. Prometheus joining the student stack's) is external: used, not owned.
+        compose["networks"] = {
+            net: ({"name": net, "external": True} if (opts or {}).get("external") else
+                  {"name": net, "internal": bool((opts or {}).get("internal", False)), "labels": dict(stack_labels)})
+            for net, opts in definition["networks"].items()}
+    if definition.get("volumes"):
+        compose["volumes"] = {vol: {"name": vol, "labels": dict(stack_labels)} for vol in definition["volumes"]}
+    if secrets:
+        compose["secrets"] = {s: {"file": "./secrets/" + s} for s in sorted(secrets)}
+    if configs:
+        compose["configs"] = {c: {"file": "./configs/" + c} for c in sorted(configs)}
+    published = [{"service": sname, "address": port.rsplit(":", 2)[0] if port.count(":") >= 2 else "0.0.0.0",
+                  "port": port.rsplit(":", 2)[-2] if port.count(":") >= 1 else port}
+                 for sname, svc in services.items() for port in svc.get("ports") or []]
+    return {"compose": compose, "files": files, "services": long_running, "oneshot": oneshot,
+            "published": published}
+
+
+def addresses(published, public_address="127.0.0.1"):
+    """'service address:port' for each published port; a wildcard address becomes public_address."""
+    return ["%s %s:%s" % (p["service"], public_address if p["address"] in ("0.0.0.0", "::", "") else p["address"],
+                          p["port"]) for p in published]
+
+
+class FilterModule:
+    def filters(self):
+        return {"compose_stack_problems": stack_problems, "compose_stack_project": compose_project,
+                "compose_stack_addresses": addresses}
