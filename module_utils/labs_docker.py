@@ -36,6 +36,7 @@ __all__ = [
     "get_client",
     "inspect_container",
     "list_containers",
+    "stats_sample",
     "container_name",
     "restart_count",
     "state_status",
@@ -105,6 +106,22 @@ def list_containers(client, label=None, all=False):
     except DockerException as exc:
         raise DockerAccessError("cannot list containers (label %r): %s" % (label, exc))
     return result
+
+
+def stats_sample(client, name):
+    """One stats sample of container ``name``: the dict of ``GET /containers/{id}/stats?stream=false``.
+
+    The engine reads the cgroups twice, about a second apart, so the answer has both
+    ``precpu_stats`` and ``cpu_stats`` (what CPU % needs) and takes that long. A container
+    that is not running gets a sample without usage (empty ``memory_stats``).
+    labs_stats.container_stats turns it into ``docker stats`` figures.
+    """
+    try:
+        return client.api.stats(name, stream=False)
+    except NotFound:
+        raise DockerAccessError("no container named %r on this Docker engine" % (name,))
+    except DockerException as exc:
+        raise DockerAccessError("cannot read the stats of container %r: %s" % (name, exc))
 
 
 def container_name(inspect):

@@ -20,6 +20,11 @@ def load_inspect(name):
     return json.loads((DATA / ("inspect_%s.json" % name)).read_text())
 
 
+def load_stats(name):
+    """A stats sample (``GET /containers/{id}/stats?stream=false``) in tests/unit/data/stats_<name>.json."""
+    return json.loads((DATA / ("stats_%s.json" % name)).read_text())
+
+
 class FakeContainer:
     """The part of ``docker.models.containers.Container`` that labs_docker uses."""
 
@@ -53,6 +58,15 @@ class FakeAPI:
         self.fake.calls.append(("containers", all, filters))
         return [{"Id": c["Id"]} for c in self.fake.listed]
 
+    def stats(self, key, stream=True):
+        assert stream is False, "labs_docker reads one sample, never the stream"
+        name = self.fake.find(key)["Name"].lstrip("/")
+        self.fake.calls.append(("stats", name))
+        sample = self.fake.stats[name]
+        if isinstance(sample, Exception):
+            raise sample
+        return copy.deepcopy(sample)
+
 
 class FakeContainers:
     def __init__(self, fake):
@@ -68,13 +82,16 @@ class FakeDocker:
     ``listed`` is what ``containers(filters=...)`` answers (the filter is
     recorded in ``calls``, not applied). ``exec_result`` is what ``exec_run``
     returns (or raises), ``top_result`` what ``top()`` returns (None: raise).
+    ``stats`` maps container names to the stats sample ``stats(stream=False)``
+    returns (or the exception it raises).
     """
 
-    def __init__(self, inspects=(), listed=None, exec_result=(0, b""), top_result=None):
+    def __init__(self, inspects=(), listed=None, exec_result=(0, b""), top_result=None, stats=None):
         self.inspects = [copy.deepcopy(i) for i in inspects]
         self.listed = self.inspects if listed is None else listed
         self.exec_result = exec_result
         self.top_result = top_result
+        self.stats = dict(stats or {})
         self.calls = []
         self.api = FakeAPI(self)
         self.containers = FakeContainers(self)
@@ -157,6 +174,26 @@ def test_readers_on_created_and_restarting_containers():
     restarting = load_inspect("crashy")
     restarting["State"].update(Status="restarting", Restarting=True)
     assert not labs_docker.is_running(restarting)
+
+
+# --- stats sample ----------------------------------------------------------
+
+def test_stats_sample_reads_one_sample_by_name_or_id():
+    inspect = load_inspect("hardened")
+    fake = FakeDocker([inspect], stats={"labs-hardened": load_stats("v1")})
+    assert labs_docker.stats_sample(fake, inspect["Id"])["memory_stats"]["limit"] == 67108864
+    assert labs_docker.stats_sample(fake, "labs-hardened")["pids_stats"] == {"current": 2, "limit": 64}
+    assert fake.calls.count(("stats", "labs-hardened")) == 2
+
+
+def test_stats_sample_errors_name_the_container():
+    fake = FakeDocker([load_inspect("hardened")],
+                      stats={"labs-hardened": docker.errors.APIError("500 Server Error: cgroup gone")})
+    with pytest.raises(labs_docker.DockerAccessError,
+                       match="cannot read the stats of container 'labs-hardened': .*cgroup gone"):
+        labs_docker.stats_sample(fake, "labs-hardened")
+    with pytest.raises(labs_docker.DockerAccessError, match="no container named 'nope'"):
+        labs_docker.stats_sample(fake, "nope")
 
 
 # --- PID 1 command line ----------------------------------------------------
