@@ -23,6 +23,17 @@ OWN_KEYS = {"oneshot", "secret_env", "enabled"}
 MERGED_KEYS = {"labels", "healthcheck", "logging"}
 
 
+def _plain(value):
+    """Builtin dicts, lists and scalars (Ansible hands filters lazily templated containers)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
 def _service_spec(argument_specs):
     """The option spec of a service, from the role's meta/argument_specs.yml (already parsed)."""
     try:
@@ -43,7 +54,8 @@ def stack_problems(definition, argument_specs):
 
 def _validate(definition, argument_specs):
     """(problems, {service: its keys converted to their spec'd types})."""
-    spec = _service_spec(argument_specs)
+    definition = _plain(definition)
+    spec = _service_spec(_plain(argument_specs))
     name = (definition or {}).get("name") or "?"
     problems, validated = [], {}
     services = {k: v for k, v in ((definition or {}).get("services") or {}).items()
@@ -102,6 +114,7 @@ def compose_project(definition, defaults, labels, argument_specs):
     Returns {compose: <the compose.yaml document>, files: [{path, content, owner, mode}] (paths relative
     to the project directory), services: [long-running service names], oneshot: [one-shot job names]}.
     """
+    definition, defaults, labels = _plain(definition), _plain(defaults), _plain(labels)
     problems, validated = _validate(definition, argument_specs)
     if problems:
         raise AnsibleFilterError("; ".join(problems))
