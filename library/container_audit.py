@@ -174,6 +174,7 @@ from ansible.module_utils.labs_docker import (
     get_client,
     inspect_container,
     list_containers,
+    published_ports,
 )
 
 ARGUMENT_SPEC = dict(
@@ -254,18 +255,6 @@ def _bind_mounts(inspect):
     return binds
 
 
-def _published(inspect):
-    """{(port, host_ip, host_port)} from the configured and the actual bindings."""
-    seen = set()
-    sources = [(inspect.get("HostConfig") or {}).get("PortBindings"),
-               (inspect.get("NetworkSettings") or {}).get("Ports")]
-    for ports in sources:
-        for port, bindings in (ports or {}).items():
-            for binding in bindings or []:
-                seen.add((port, binding.get("HostIp") or "0.0.0.0", binding.get("HostPort") or ""))
-    return seen
-
-
 def effective_caps(host_config):
     """Capabilities of the container's processes (without the CAP_ prefix)."""
     drop = set(_cap(c) for c in host_config.get("CapDrop") or [])
@@ -306,7 +295,7 @@ def audit_container(inspect, cap_allowlist=(), writable_rootfs_allowed=(),
 
     if expected_bind_address:
         wrong = sorted("%s on %s:%s" % (port, "[%s]" % ip if ":" in ip else ip, host_port)
-                       for port, ip, host_port in _published(inspect)
+                       for port, ip, host_port in published_ports(inspect)
                        if ip != expected_bind_address
                        and not (_is_loopback(ip) and _is_loopback(expected_bind_address)))
         if wrong:

@@ -35,6 +35,7 @@ __all__ = [
     "DOCKER_IMPORT_ERROR",
     "get_client",
     "inspect_container",
+    "inspect_image",
     "list_containers",
     "stats_sample",
     "container_name",
@@ -42,6 +43,7 @@ __all__ = [
     "state_status",
     "is_running",
     "health_status",
+    "published_ports",
     "pid1_cmdline",
 ]
 
@@ -88,6 +90,16 @@ def inspect_container(client, name):
         raise DockerAccessError("no container named %r on this Docker engine" % (name,))
     except DockerException as exc:
         raise DockerAccessError("cannot inspect container %r: %s" % (name, exc))
+
+
+def inspect_image(client, image):
+    """The inspect dict of ``image`` (ID or reference), or None when the engine has no such image."""
+    try:
+        return client.api.inspect_image(image)
+    except NotFound:
+        return None
+    except DockerException as exc:
+        raise DockerAccessError("cannot inspect image %r: %s" % (image, exc))
 
 
 def list_containers(client, label=None, all=False):
@@ -147,6 +159,26 @@ def health_status(inspect):
     """Docker healthcheck status (starting, healthy, unhealthy) or None without a healthcheck."""
     health = (inspect.get("State") or {}).get("Health")
     return health.get("Status") if health else None
+
+
+def published_ports(inspect, configured=True, actual=True):
+    """{(container port, host IP, host port)} of the published ports.
+
+    ``configured``: from ``HostConfig.PortBindings`` (known even when the container
+    is not running; the host port is "" when Docker picks it); ``actual``: from
+    ``NetworkSettings.Ports`` (running containers only). An empty host IP is 0.0.0.0.
+    """
+    seen = set()
+    sources = []
+    if configured:
+        sources.append((inspect.get("HostConfig") or {}).get("PortBindings"))
+    if actual:
+        sources.append((inspect.get("NetworkSettings") or {}).get("Ports"))
+    for ports in sources:
+        for port, bindings in (ports or {}).items():
+            for binding in bindings or []:
+                seen.add((port, binding.get("HostIp") or "0.0.0.0", binding.get("HostPort") or ""))
+    return seen
 
 
 def pid1_cmdline(client, name):

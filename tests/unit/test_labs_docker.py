@@ -56,7 +56,18 @@ class FakeAPI:
 
     def containers(self, all=False, filters=None):
         self.fake.calls.append(("containers", all, filters))
-        return [{"Id": c["Id"]} for c in self.fake.listed]
+        listed = self.fake.listed
+        if self.fake.filter_labels:
+            listed = [c for c in listed if self.fake.matches(c, all, filters)]
+        return [{"Id": c["Id"]} for c in listed]
+
+    def inspect_image(self, image):
+        self.fake.calls.append(("inspect_image", image))
+        if isinstance(self.fake.images.get(image), Exception):
+            raise self.fake.images[image]
+        if image not in self.fake.images:
+            raise docker.errors.ImageNotFound("No such image: %s" % image)
+        return copy.deepcopy(self.fake.images[image])
 
     def stats(self, key, stream=True):
         assert stream is False, "labs_docker reads one sample, never the stream"
@@ -80,18 +91,24 @@ class FakeDocker:
     """A ``docker.DockerClient`` stand-in over a few inspect documents.
 
     ``listed`` is what ``containers(filters=...)`` answers (the filter is
-    recorded in ``calls``, not applied). ``exec_result`` is what ``exec_run``
-    returns (or raises), ``top_result`` what ``top()`` returns (None: raise).
+    recorded in ``calls``, not applied, unless ``filter_labels``: then the
+    ``label`` filters and ``all`` are applied as the engine does).
+    ``exec_result`` is what ``exec_run`` returns (or raises), ``top_result``
+    what ``top()`` returns (None: raise). ``images`` maps an image ID or
+    reference to its ``docker image inspect`` dict (or an exception to raise).
     ``stats`` maps container names to the stats sample ``stats(stream=False)``
     returns (or the exception it raises).
     """
 
-    def __init__(self, inspects=(), listed=None, exec_result=(0, b""), top_result=None, stats=None):
+    def __init__(self, inspects=(), listed=None, exec_result=(0, b""), top_result=None,
+                 images=None, filter_labels=False, stats=None):
         self.inspects = [copy.deepcopy(i) for i in inspects]
         self.listed = self.inspects if listed is None else listed
         self.exec_result = exec_result
         self.top_result = top_result
         self.stats = dict(stats or {})
+        self.images = dict(images or {})
+        self.filter_labels = filter_labels
         self.calls = []
         self.api = FakeAPI(self)
         self.containers = FakeContainers(self)
@@ -102,6 +119,18 @@ class FakeDocker:
                     len(key) >= 12 and inspect["Id"].startswith(key)):
                 return inspect
         raise docker.errors.NotFound("No such container: %s" % key)
+
+    @staticmethod
+    def matches(inspect, all, filters):
+        if not all and not (inspect.get("State") or {}).get("Running"):
+            return False
+        wanted = (filters or {}).get("label") or []
+        labels = (inspect.get("Config") or {}).get("Labels") or {}
+        for label in [wanted] if isinstance(wanted, str) else wanted:
+            key, sep, value = label.partition("=")
+            if key not in labels or (sep and labels[key] != value):
+                return False
+        return True
 
     def inspect(self, key):
         self.calls.append(("inspect", key))
@@ -150,6 +179,32 @@ def test_list_containers_without_label_lists_all_running():
     assert ("containers", False, {}) in fake.calls
 
 
+def test_fake_label_filter_is_opt_in_and_applies_all():
+    hardened, crashy = load_inspect("hardened"), load_inspect("crashy")
+    crashy["Config"]["Labels"] = {"com.example.project": "other"}
+    stopped = load_inspect("privileged")  # created, not running
+    fake = FakeDocker([hardened, crashy, stopped], filter_labels=True)
+    names = lambda result: [labs_docker.container_name(i) for i in result]  # noqa: E731
+    assert names(labs_docker.list_containers(fake, label="com.example.project=devops-labs")) == [
+        "labs-hardened"]
+    assert names(labs_docker.list_containers(fake, label="com.example.project=devops-labs",
+                                             all=True)) == ["labs-hardened", "labs-privileged"]
+    assert names(labs_docker.list_containers(fake, label="com.example.project=third", all=True)) == []
+    assert names(labs_docker.list_containers(fake, label="com.example.project")) == [
+        "labs-hardened", "labs-crashy"]
+    assert names(labs_docker.list_containers(fake, all=True)) == [
+        "labs-hardened", "labs-crashy", "labs-privileged"]
+
+
+def test_inspect_image_found_missing_and_error():
+    fake = FakeDocker(images={"sha256:abc": {"Id": "sha256:abc", "RepoDigests": ["x@sha256:1"]},
+                              "sha256:bad": docker.errors.APIError("engine hiccup")})
+    assert labs_docker.inspect_image(fake, "sha256:abc")["RepoDigests"] == ["x@sha256:1"]
+    assert labs_docker.inspect_image(fake, "sha256:gone") is None
+    with pytest.raises(labs_docker.DockerAccessError, match="cannot inspect image 'sha256:bad'"):
+        labs_docker.inspect_image(fake, "sha256:bad")
+
+
 # --- readers over real inspect documents ------------------------------------
 
 def test_readers_on_a_running_healthy_container():
@@ -194,6 +249,17 @@ def test_stats_sample_errors_name_the_container():
         labs_docker.stats_sample(fake, "labs-hardened")
     with pytest.raises(labs_docker.DockerAccessError, match="no container named 'nope'"):
         labs_docker.stats_sample(fake, "nope")
+
+
+def test_published_ports_configured_actual_and_both():
+    loose = load_inspect("loose")  # -p 18082:8000: configured HostIp "", actual on 0.0.0.0 and ::
+    assert labs_docker.published_ports(loose, actual=False) == {("8000/tcp", "0.0.0.0", "18082")}
+    assert labs_docker.published_ports(loose, configured=False) == {
+        ("8000/tcp", "0.0.0.0", "18082"), ("8000/tcp", "::", "18082")}
+    assert labs_docker.published_ports(loose) == labs_docker.published_ports(loose, configured=False)
+    created = load_inspect("privileged")  # never started: nothing actual
+    assert labs_docker.published_ports(created, configured=False) == set()
+    assert labs_docker.published_ports(created) == {("8000/tcp", "127.0.0.1", "18083")}
 
 
 # --- PID 1 command line ----------------------------------------------------
