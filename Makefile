@@ -22,14 +22,27 @@ export ANSIBLE_MODULE_UTILS := $(CURDIR)/module_utils
 export ANSIBLE_FORCE_COLOR ?= true
 export PY_COLORS ?= 1
 
-.PHONY: help up test test-fast lint unit syntax molecule molecule-images bootstrap bench clean
+# Lifecycle: STACKS=student,etl narrows down/status/logs to those stacks (their tags); STACK=x for logs,
+# SERVICE=name for one service's logs; PURGE=yes removes the volumes on down.
+STACKS ?=
+STACK ?=
+SERVICE ?=
+PURGE ?=
+STACK_TAGS = $(if $(STACK),--tags $(STACK),$(if $(STACKS),--tags $(STACKS)))
+
+.PHONY: help up down status logs pipeline test test-fast lint unit syntax molecule molecule-images bootstrap bench clean
 
 help:
-	@echo "make up         bring every stack up on this machine (inventory/local)"
-	@echo "make test       lint + unit tests + syntax checks + every Molecule scenario (what CI runs)"
-	@echo "make test-fast  lint + unit tests + syntax checks"
-	@echo "make molecule   Molecule scenarios only (SCENARIOS='docker_engine base_image' to choose)"
-	@echo "make bench      benchmarks (need the stacks up: make up); write bench/RESULTS.md"
+	@echo "make up                  bring every stack up on this machine (inventory/local)"
+	@echo "make status              every stack: services, state, health, address, digest; fails if unwell"
+	@echo "make logs STACK=student  a stack's logs (SERVICE=student-api for one service)"
+	@echo "make down [PURGE=yes]    stop and remove the stacks (STACKS=student,etl); volumes kept unless PURGE=yes"
+	@echo "make pipeline            build -> push -> redeploy what changed -> health gate"
+	@echo "make test                lint + unit tests + syntax checks + every Molecule scenario (what CI runs)"
+	@echo "make test-fast           lint + unit tests + syntax checks"
+	@echo "make molecule            Molecule scenarios only (SCENARIOS='docker_engine base_image' to choose)"
+	@echo "make bench               benchmarks (need the stacks up: make up); write bench/RESULTS.md"
+	@echo "INVENTORY=inventory/ec2 runs any of these against the EC2 hosts"
 
 bootstrap: $(VENV)/.installed collections/.installed
 
@@ -42,6 +55,18 @@ collections/.installed: requirements.yml requirements-collections.txt scripts/in
 
 up: bootstrap
 	ansible-playbook site.yml -i $(INVENTORY)
+
+down: bootstrap
+	ansible-playbook playbooks/down.yml -i $(INVENTORY) $(STACK_TAGS) $(if $(filter yes true 1,$(PURGE)),-e compose_stack_purge=true)
+
+status: bootstrap
+	ansible-playbook playbooks/status.yml -i $(INVENTORY) $(STACK_TAGS)
+
+logs: bootstrap
+	ansible-playbook playbooks/logs.yml -i $(INVENTORY) $(STACK_TAGS) $(if $(SERVICE),-e compose_stack_logs_service=$(SERVICE))
+
+pipeline: bootstrap
+	ansible-playbook playbooks/pipeline.yml -i $(INVENTORY)
 
 # The images are built before pytest so the tests that run containers (marker docker) use them.
 test: lint syntax molecule-images unit molecule

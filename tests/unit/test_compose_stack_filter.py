@@ -137,6 +137,7 @@ def test_oneshot_jobs_are_in_a_profile_with_restart_no_and_the_label():
                                                    "networks": ["front"]}))
     job = out["compose"]["services"]["job"]
     assert job["profiles"] == ["oneshot"] and job["restart"] == "no"
+    assert job["healthcheck"] == {"disable": True}
     assert job["labels"]["io.devops-labs.oneshot"] == "true"
     assert "networks" not in job and job["network_mode"] == "none"
     assert "oneshot" not in job

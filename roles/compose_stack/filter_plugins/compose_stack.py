@@ -164,6 +164,9 @@ def compose_project(definition, defaults, labels, argument_specs):
         if is_oneshot:
             svc["profiles"] = [ONESHOT_PROFILE]
             svc["restart"] = "no"
+            # A job is judged by its exit code; the image's healthcheck (meant for its servers) would only
+            # leave it marked unhealthy.
+            svc["healthcheck"] = {"disable": True}
             svc["labels"]["io.devops-labs.oneshot"] = "true"
             oneshot.append(sname)
         else:
