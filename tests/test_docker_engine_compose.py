@@ -1,7 +1,7 @@
 """docker_engine's Compose v2 package on each distro path, as far as it can run on this Debian 12 machine.
 
 Ubuntu's docker-compose-v2 and Debian 13 cannot be installed here, so stand-in hosts (this machine, local
-connection) carry the facts of each distribution/release (tests/playbooks/docker_engine_compose_hosts.yml) and
+connection) carry the facts of each distribution/release (tests/inventory/docker_engine_compose.yml) and
 the role's Compose source and distro tasks run in check mode: nothing changes here, and we read which package
 apt was asked for and whether the pinned Debian 13 source would be added. Debian 12 runs for real in
 molecule/docker_engine and on the CI machine.
@@ -37,7 +37,7 @@ def results() -> dict:
     )
     proc = subprocess.run(
         [str(Path(sys.executable).with_name("ansible-playbook")), "--check", "--diff",
-         "-i", str(PLAYBOOKS / "docker_engine_compose_hosts.yml"),
+         "-i", str(ROOT / "tests" / "inventory" / "docker_engine_compose.yml"),
          "-e", json.dumps({"ansible_python_interpreter": sys.executable}),
          str(PLAYBOOKS / "docker_engine_compose.yml")],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
