@@ -82,13 +82,14 @@ def test_upstream_source_key_and_packages(fake_repo):
     stale = tasks["Remove stale Docker apt sources and keys left by other installers"]
     assert any(r["path"] == "/etc/apt/keyrings/docker.gpg" for r in stale["results"])
     # Docker's packages are not in this machine's apt lists (the repository was never really added), so apt
-    # fails here; what matters is what it was asked for: the pinned CLI and engine, and the plugins.
+    # fails here; what matters is what it was asked for: the pinned CLI and engine, the plugins, and Compose held
+    # to the tested 2.x line (Docker's repository also carries Compose 5, which this project does not test).
     install = tasks["Install Docker CE"]
     assert rc != 0 and install.get("failed")
     assert "No package matching 'docker-ce'" in install["msg"]
     assert install["invocation"]["module_args"]["name"] == [
         "docker-ce=5:27.3.1-1~debian.12~bookworm", "docker-ce-cli=5:27.3.1-1~debian.12~bookworm",
-        "containerd.io", "docker-buildx-plugin", "docker-compose-plugin"]
+        "containerd.io", "docker-buildx-plugin", "docker-compose-plugin=2.*"]
 
 
 def test_unknown_source_is_refused():
