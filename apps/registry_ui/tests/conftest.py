@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -230,7 +231,8 @@ def fake_registry():
 
 def ui_env(registry_url, **extra):
     env = {"REGISTRY_URL": registry_url, "REGISTRY_USERNAME": REG_USER, "REGISTRY_PASSWORD": REG_PASSWORD,
-           "UI_USERNAME": UI_USER, "UI_PASSWORD": UI_PASSWORD, "UI_SECRET_KEY": "test-secret-key-0123456789"}
+           "UI_USERNAME": UI_USER, "UI_PASSWORD": UI_PASSWORD, "UI_SECRET_KEY": "test-secret-key-0123456789",
+           "UI_SESSION_DIR": tempfile.mkdtemp(prefix="registry_ui_sessions_")}
     env.update(extra)
     return env
 
