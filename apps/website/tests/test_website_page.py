@@ -338,6 +338,12 @@ def test_library_is_not_served(site_factory):
 
 
 # -- hostile input (issue #16) ---------------------------------------------------
+@pytest.fixture()
+def hostile_site(api, site_factory):
+    """One php -S for all the examples of a test (fixtures are per test, not per example)."""
+    return site_factory(API_URL=f"http://127.0.0.1:{api.port}", USERNAME=USER, PASSWORD=PASSWORD)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(method=st.sampled_from(["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"]),
        path=st.sampled_from(["/", "/index.php", "/healthz.php", "/style.css", "/{}", "/?{}"]),
@@ -346,9 +352,8 @@ def test_library_is_not_served(site_factory):
                             max_size=3),
        content_type=st.sampled_from([None, "application/x-www-form-urlencoded", "text/plain",
                                      "multipart/form-data; boundary=x", "application/json"]))
-def test_no_5xx_on_any_form_or_path_while_the_api_answers(api, site_factory, method, path, text, form,
-                                                           content_type):
-    site = _hostile_site(api, site_factory)
+def test_no_5xx_on_any_form_or_path_while_the_api_answers(hostile_site, method, path, text, form, content_type):
+    site = hostile_site
     url = f"http://127.0.0.1:{site.port}" + path.format(urllib.parse.quote(text, safe=""))
     data = urllib.parse.urlencode(form).encode() if method not in ("GET", "HEAD") else None
     headers = {"Content-Type": content_type} if content_type and data is not None else {}
@@ -360,14 +365,3 @@ def test_no_5xx_on_any_form_or_path_while_the_api_answers(api, site_factory, met
         status = err.code
     assert status < 500, (method, url, form, status, site.output()[-500:])
 
-
-_SITES = {}
-
-
-def _hostile_site(api, site_factory):
-    """One php -S per test (the fixtures are per test, hypothesis runs many examples in it)."""
-    key = (id(api), id(site_factory))
-    if key not in _SITES:
-        _SITES.clear()
-        _SITES[key] = site_factory(API_URL=f"http://127.0.0.1:{api.port}", USERNAME=USER, PASSWORD=PASSWORD)
-    return _SITES[key]
