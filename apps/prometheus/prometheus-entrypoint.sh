@@ -30,6 +30,15 @@ PROM_RETENTION_TIME="${PROM_RETENTION_TIME:-15d}"
 PROM_RETENTION_SIZE="${PROM_RETENTION_SIZE:-1GB}"
 PROM_ALERTMANAGERS="${PROM_ALERTMANAGERS:-}"
 PROM_CONFIG_FILE="${PROM_CONFIG_FILE:-}"
+# CORS: a regex of the origins whose pages may read the API (anchored by
+# Prometheus).  Empty: no other origin (Prometheus's own default is ".*",
+# any web page a browser visits could read every series).
+PROM_CORS_ORIGIN="${PROM_CORS_ORIGIN:-}"
+# Optional --web.config.file (TLS and/or basic auth for every endpoint: the
+# only way this version has to keep /debug/pprof from whoever reaches it).
+PROM_WEB_CONFIG_FILE="${PROM_WEB_CONFIG_FILE:-}"
+# Flags that let any client change or stop Prometheus; refused unless this is true.
+PROM_ALLOW_UNSAFE_FLAGS="${PROM_ALLOW_UNSAFE_FLAGS:-false}"
 PROMETHEUS_BIN="${PROMETHEUS_BIN:-/usr/bin/prometheus}"
 PROMTOOL_BIN="${PROMTOOL_BIN:-/usr/bin/promtool}"
 
@@ -59,6 +68,11 @@ validate() {
     check PROM_ETL_BAD_RATIO '^(0(\.[0-9]+)?|1(\.0+)?)$' "a ratio between 0 and 1"
     check PROM_RETENTION_SIZE '^(0|[0-9]+(B|KB|MB|GB|TB|PB|EB))$' "a size like 512MB, 1GB (0: none)"
     check PROM_LISTEN '^([0-9.]*|\[[0-9A-Fa-f:]*\]):[0-9]{1,5}$' "host:port (e.g. 0.0.0.0:9090)"
+    check PROM_CORS_ORIGIN '^[][A-Za-z0-9.:/|()?*+^$\\_-]*$' "a regex of origins (no spaces or quotes)"
+    check PROM_ALLOW_UNSAFE_FLAGS '^(true|false)$' "true or false"
+    if [ -n "$PROM_WEB_CONFIG_FILE" ] && [ ! -r "$PROM_WEB_CONFIG_FILE" ]; then
+        die "PROM_WEB_CONFIG_FILE=$PROM_WEB_CONFIG_FILE is not readable"
+    fi
     check PROM_ALERTMANAGERS '^([A-Za-z0-9._-]+:[0-9]{1,5}(,[A-Za-z0-9._-]+:[0-9]{1,5})*)?$' \
         "a comma-separated list of host:port"
 }
@@ -116,6 +130,22 @@ config_file() {
     fi
 }
 
+# refuse_unsafe_flags FLAG...: the admin API (delete series, snapshots), the
+# lifecycle endpoints (/-/quit, /-/reload) and the remote-write receiver let
+# anyone who reaches the port change or stop Prometheus.
+refuse_unsafe_flags() {
+    local flag
+    [ "$PROM_ALLOW_UNSAFE_FLAGS" = "true" ] && return 0
+    for flag in "$@"; do
+        case "$flag" in
+            --web.enable-admin-api* | --web.enable-lifecycle* | --web.enable-remote-write-receiver* \
+                | --enable-feature=*remote-write-receiver*)
+                die "$flag lets anyone who reaches the port change or stop Prometheus; set PROM_ALLOW_UNSAFE_FLAGS=true to allow it"
+                ;;
+        esac
+    done
+}
+
 healthcheck() {
     local port status
     port="$(listen_port)"
@@ -123,7 +153,10 @@ healthcheck() {
     printf 'GET /-/healthy HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
     IFS= read -r -t 5 status <&3 || exit 1
     exec 3<&-
-    [[ "$status" == HTTP/1.?" 200"* ]] || exit 1
+    [[ "$status" == HTTP/1.?" 200"* ]] && return 0
+    # Behind PROM_WEB_CONFIG_FILE's basic auth /-/healthy answers 401: alive too.
+    [ -n "$PROM_WEB_CONFIG_FILE" ] && [[ "$status" == HTTP/1.?" 401"* ]] && return 0
+    exit 1
 }
 
 main() {
@@ -146,9 +179,14 @@ main() {
         serve)
             shift
             [ "$(id -u)" != "0" ] || log "WARNING: running as root; the image runs as prometheus"
+            validate
+            refuse_unsafe_flags "$@"
             local config
             config="$(config_file)"
-            local retention=()
+            local retention=() web_config=()
+            if [ -n "$PROM_WEB_CONFIG_FILE" ]; then
+                web_config=("--web.config.file=$PROM_WEB_CONFIG_FILE")
+            fi
             if [ "$PROM_RETENTION_SIZE" != "0" ]; then
                 retention=("--storage.tsdb.retention.size=$PROM_RETENTION_SIZE")
             fi
@@ -159,6 +197,8 @@ main() {
                 "--storage.tsdb.retention.time=$PROM_RETENTION_TIME" \
                 "${retention[@]}" \
                 "--web.listen-address=$PROM_LISTEN" \
+                "--web.cors.origin=$PROM_CORS_ORIGIN" \
+                "${web_config[@]}" \
                 "--web.console.templates=/etc/prometheus/consoles" \
                 "--web.console.libraries=/etc/prometheus/console_libraries" \
                 "$@"

@@ -8,10 +8,12 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import api_backend
 
@@ -110,3 +112,23 @@ def test_bad_listen_settings_exit_at_start_with_one_line(var, value):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and var in lines[0] and lines[0].startswith("api_backend: error:")
+
+
+# -- hostile input (issue #16) ---------------------------------------------------
+
+METHODS = st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]) | st.text(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_", min_size=1, max_size=12)
+HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f"),
+                      max_size=40)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method=METHODS, path=st.text(max_size=40), body=st.binary(max_size=200),
+       headers=st.dictionaries(st.sampled_from(["Content-Type", "Authorization", "Accept", "Host", "X-Any"]),
+                               HEADER_TEXT, max_size=3))
+def test_no_5xx_on_any_request_but_traceback(client, method, path, body, headers):
+    if "traceback" in path.lower():
+        return  # documented: ends the process on purpose
+    response = client.open(
+        "/" + urllib.parse.quote(path.lstrip("/"), safe="/?=&"), method=method, data=body, headers=headers)
+    assert response.status_code < 500, (method, path, response.status_code)

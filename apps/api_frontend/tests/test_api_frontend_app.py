@@ -10,10 +10,12 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import api_frontend
 
@@ -222,3 +224,23 @@ def test_sigterm_stops_the_server_cleanly(backend):
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+# -- hostile input (issue #16) ---------------------------------------------------
+
+METHODS = st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]) | st.text(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_", min_size=1, max_size=12)
+HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f"),
+                      max_size=40)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method=METHODS, path=st.text(max_size=40), body=st.binary(max_size=200),
+       headers=st.dictionaries(st.sampled_from(["Content-Type", "Authorization", "Accept", "Host", "X-Any"]),
+                               HEADER_TEXT, max_size=3))
+def test_no_5xx_on_any_request_while_the_backend_answers(backend, method, path, body, headers):
+    if "traceback" in path.lower():
+        return  # documented: ends the process on purpose
+    response = _client(backend.port).open(
+        "/" + urllib.parse.quote(path.lstrip("/"), safe="/?=&"), method=method, data=body, headers=headers)
+    assert response.status_code < 500, (method, path, response.status_code)

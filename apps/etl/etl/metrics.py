@@ -2,16 +2,19 @@
 
 Each stage run writes ``etl_<stage>.prom`` in the metrics directory
 (atomically); ``serve-metrics`` merges all ``*.prom`` files of the directory
-into one valid exposition (one HELP/TYPE per metric family).
+into one valid exposition (one HELP/TYPE per metric family). Rendering and
+parsing are prometheus_client's (exposition and text parser), not our own.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from etl.atomic import ensure_dir, write_text
 
@@ -28,42 +31,18 @@ GAUGES: List[Tuple[str, str]] = [
     ("etl_stage_database_rows_per_second", "Database write throughput of the last run (load)."),
 ]
 
-_SAMPLE_RE = re.compile(
-    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)"
-    r"(?P<labels>\{(?:[a-zA-Z_][a-zA-Z0-9_]*=\"(?:[^\"\\]|\\.)*\",?)*\})?"
-    r"[ \t]+(?P<value>\S+)(?:[ \t]+(?P<ts>-?[0-9]+))?$"
-)
-_VALID_TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
-
-
 def metrics_path(metrics_dir: str, stage: str) -> str:
     return os.path.join(metrics_dir, f"etl_{stage}.prom")
 
 
-def _fmt(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
 def render_stage_metrics(stage: str, values: Dict[str, float]) -> str:
-    lines = []
-    label = f'{{stage="{_escape(stage)}"}}'
+    families = []
     for name, help_text in GAUGES:
-        if name not in values:
-            continue
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} gauge")
-        lines.append(f"{name}{label} {_fmt(values[name])}")
-    return "\n".join(lines) + "\n"
+        if name in values:
+            family = GaugeMetricFamily(name, help_text, labels=["stage"])
+            family.add_metric([stage], values[name])
+            families.append(family)
+    return _render(families)
 
 
 def previous_value(path: str, name: str) -> Optional[float]:
@@ -131,48 +110,46 @@ class Family:
     samples: List[Tuple[str, str, str]] = field(default_factory=list)  # name, labels, value
 
 
-def _family_of(sample: str, families: Dict[str, Family]) -> str:
-    for suffix in ("_bucket", "_sum", "_count", "_created", "_total"):
-        if sample.endswith(suffix):
-            base = sample[: -len(suffix)]
-            if base in families and families[base].type in ("histogram", "summary", "counter"):
-                return base
-    return sample
+class _Families:
+    """A collector handing prometheus_client's exposition a fixed set of families."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def _render(families: Iterable[Metric]) -> str:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry).decode("utf-8")
+
+
+def _parse(text: str) -> List[Metric]:
+    """prometheus_client's text-format parser; ValueError on a malformed line."""
+    try:
+        return list(text_string_to_metric_families(text))
+    except (ValueError, IndexError, KeyError, TypeError) as exc:  # the parser raises all of these
+        raise ValueError(f"not a valid exposition: {exc}") from exc
+
+
+def _labels_text(labels: Dict[str, str]) -> str:
+    if not labels:
+        return ""
+    escaped = (v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"') for v in labels.values())
+    return "{" + ",".join(f'{k}="{v}"' for k, v in zip(labels, escaped)) + "}"
 
 
 def parse_exposition(text: str) -> Dict[str, Family]:
-    """Parse Prometheus text format; raises ValueError on a malformed line."""
+    """Families of a Prometheus text exposition (samples as name, labels text,
+    value text); raises ValueError on a malformed line."""
     families: Dict[str, Family] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        if line.startswith("#"):
-            parts = line.split(None, 3)
-            if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
-                name = parts[2]
-                family = families.setdefault(name, Family(name))
-                if parts[1] == "HELP":
-                    family.help = parts[3] if len(parts) > 3 else ""
-                else:
-                    kind = parts[3].strip() if len(parts) > 3 else ""
-                    if kind not in _VALID_TYPES:
-                        raise ValueError(f"line {number}: unknown metric type {kind!r}")
-                    if family.type is not None and family.type != kind:
-                        raise ValueError(f"line {number}: second TYPE for {name}")
-                    family.type = kind
-            continue
-        match = _SAMPLE_RE.match(line)
-        if not match:
-            raise ValueError(f"line {number}: not a valid sample: {line[:80]!r}")
-        value = match.group("value")
-        try:
-            float(value.replace("Inf", "inf"))
-        except ValueError as exc:
-            raise ValueError(f"line {number}: bad value {value!r}") from exc
-        name = match.group("name")
-        family = families.setdefault(_family_of(name, families), Family(_family_of(name, families)))
-        family.samples.append((name, match.group("labels") or "", value))
+    for metric in _parse(text):
+        family = families.setdefault(metric.name, Family(metric.name, metric.documentation or None,
+                                                         metric.type))
+        family.samples.extend((sample.name, _labels_text(sample.labels), repr(float(sample.value)))
+                              for sample in metric.samples)
     return families
 
 
@@ -182,9 +159,10 @@ def merge_directory(metrics_dir: str, now: float) -> str:
     A file that does not parse is skipped as a whole (and counted in
     ``etl_textfile_scrape_error``), like node_exporter's textfile collector.
     """
-    merged: Dict[str, Family] = {}
+    merged: Dict[str, Metric] = {}
     seen: set = set()
-    mtimes: List[Tuple[str, float]] = []
+    mtime = GaugeMetricFamily("etl_textfile_mtime_seconds", "Modification time of each metrics file.",
+                              labels=["file"])
     error = 0
     try:
         names = sorted(n for n in os.listdir(metrics_dir) if n.endswith(".prom"))
@@ -196,43 +174,29 @@ def merge_directory(metrics_dir: str, now: float) -> str:
         try:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
-            mtime = os.stat(path).st_mtime
-            parsed = parse_exposition(text)
+            modified = os.stat(path).st_mtime
+            parsed = _parse(text)
         except (OSError, UnicodeDecodeError, ValueError):
             error = 1
             continue
-        mtimes.append((name, mtime))
-        for family in parsed.values():
-            target = merged.setdefault(family.name, Family(family.name))
-            if target.type and family.type and target.type != family.type:
+        mtime.add_metric([name], round(modified, 3))
+        for family in parsed:
+            target = merged.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+            if target.type != family.type:
                 error = 1
                 continue
-            target.help = target.help or family.help
-            target.type = target.type or family.type
             for sample in family.samples:
-                key = (sample[0], sample[1])
+                key = (sample.name, tuple(sorted(sample.labels.items())))
                 if key in seen:  # duplicates make the whole scrape fail
                     continue
                 seen.add(key)
                 target.samples.append(sample)
-    out: List[str] = []
-    for family in merged.values():
-        if not family.samples:
-            continue
-        if family.help is not None:
-            out.append(f"# HELP {family.name} {family.help}")
-        out.append(f"# TYPE {family.name} {family.type or 'untyped'}")
-        out.extend(f"{n}{labels} {value}" for n, labels, value in family.samples)
-    out.append("# HELP etl_textfile_mtime_seconds Modification time of each metrics file.")
-    out.append("# TYPE etl_textfile_mtime_seconds gauge")
-    out.extend(f'etl_textfile_mtime_seconds{{file="{_escape(n)}"}} {_fmt(round(m, 3))}' for n, m in mtimes)
-    out.append("# HELP etl_textfile_scrape_error 1 if a metrics file could not be read or parsed.")
-    out.append("# TYPE etl_textfile_scrape_error gauge")
-    out.append(f"etl_textfile_scrape_error {error}")
-    out.append("# HELP etl_metrics_server_time_seconds Current time of the metrics server.")
-    out.append("# TYPE etl_metrics_server_time_seconds gauge")
-    out.append(f"etl_metrics_server_time_seconds {_fmt(round(now, 3))}")
-    return "\n".join(out) + "\n"
+    error_family = GaugeMetricFamily("etl_textfile_scrape_error",
+                                     "1 if a metrics file could not be read or parsed.", value=error)
+    server_time = GaugeMetricFamily("etl_metrics_server_time_seconds", "Current time of the metrics server.",
+                                    value=round(now, 3))
+    families = [family for family in merged.values() if family.samples]
+    return _render(families + [mtime, error_family, server_time])
 
 
 def iter_families(text: str) -> Iterable[Family]:

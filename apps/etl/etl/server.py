@@ -69,6 +69,22 @@ class MetricsHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802
         self._handle(head=True)
 
+    def _not_allowed(self) -> None:
+        self.send_response(405)
+        body = b"method not allowed\n"
+        self.send_header("Allow", "GET, HEAD")
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def __getattr__(self, name: str):
+        # http.server answers 501 (a 5xx) to any method without a do_<METHOD>:
+        # every other method, invented ones included, is a client error here.
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002
         log.debug("%s %s", self.address_string(), format % args)
 

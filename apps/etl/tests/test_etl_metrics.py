@@ -3,6 +3,7 @@ and atomic file replacement."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import subprocess
@@ -11,12 +12,14 @@ import urllib.error
 import urllib.request
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from etl import cli
 from etl.atomic import AtomicFile, AtomicGroup
 from etl.config import load_settings
 from etl.errors import EXIT_INPUT, OutputError
-from etl.metrics import merge_directory, parse_exposition, write_stage_metrics
+from etl.metrics import GAUGES, merge_directory, parse_exposition, render_stage_metrics, write_stage_metrics
 from etl.server import MetricsServer
 
 
@@ -141,3 +144,34 @@ def test_atomic_group_publishes_all_or_nothing(tmp_path):
 def test_atomic_file_in_missing_directory(tmp_path):
     with pytest.raises(OutputError):
         AtomicFile(str(tmp_path / "no" / "such" / "file"))
+
+
+# -- hostile input (issue #16) ---------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method=st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+       | st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_", min_size=1, max_size=12),
+       path=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=40),
+       body=st.binary(max_size=64))
+def test_metrics_server_never_answers_5xx(metrics_server, method, path, body):
+    server, _directory = metrics_server
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+    try:
+        conn.request(method, "/" + path, body=body or None)
+        status = conn.getresponse().status
+    finally:
+        conn.close()
+    assert status < 500, (method, path, status)
+
+
+@settings(max_examples=200, deadline=None)
+@given(stage=st.text(max_size=30), values=st.dictionaries(
+    st.sampled_from([name for name, _help in GAUGES]),
+    st.floats(allow_nan=False) | st.integers(-10 ** 12, 10 ** 12), min_size=1))
+def test_stage_metrics_round_trip_through_prometheus_client(stage, values):
+    """What render_stage_metrics writes parses back (prometheus_client's parser) to the same values,
+    whatever the stage name holds (quotes, backslashes, newlines)."""
+    text = render_stage_metrics(stage, values)
+    parsed = {s.name: (s.labels, s.value) for f in text_string_to_metric_families(text) for s in f.samples}
+    assert parsed == {name: ({"stage": stage}, float(value)) for name, value in values.items()}

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -256,6 +257,25 @@ def test_live_prometheus_scrapes_file_sd_target_and_alerts(tmp_path):
         assert up == {"etl": "up", "prometheus": "up"}, up
         assert alerts.get("EtlStageFailed") == "firing", alerts
         assert "EtlStale" not in alerts  # the success is fresh
+        # Issue #16: no any-origin CORS, no admin or lifecycle endpoints.
+        request = urllib.request.Request(base + "/api/v1/query?query=up",
+                                         headers={"Origin": "http://evil.example"})
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            assert resp.status == 200
+            assert resp.headers.get("Access-Control-Allow-Origin") is None, dict(resp.headers)
+        for method, path in (("PUT", "/-/quit"), ("POST", "/-/reload"),
+                             ("POST", "/api/v1/admin/tsdb/snapshot")):
+            try:
+                urllib.request.urlopen(urllib.request.Request(base + path, method=method), timeout=5)
+                status = 200
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            assert status >= 400, (method, path, status)
+        # What Prometheus 2.42 cannot turn off (README): /debug/pprof answers
+        # whoever reaches the port. If this fails, a newer version closed it:
+        # update the README.
+        with urllib.request.urlopen(base + "/debug/pprof/", timeout=5) as resp:
+            assert resp.status == 200
         # The image's HEALTHCHECK command.
         check = subprocess.run([str(ENTRYPOINT), "healthcheck"], env=env, timeout=10)
         assert check.returncode == 0
@@ -271,3 +291,52 @@ def test_live_prometheus_scrapes_file_sd_target_and_alerts(tmp_path):
     assert proc.returncode == 0, (tmp_path / "prometheus.log").read_text()[-2000:]
     down = subprocess.run([str(ENTRYPOINT), "healthcheck"], env=env, timeout=10)
     assert down.returncode != 0
+
+
+def _serve_args(tmp_path, *flags, **env):
+    """The prometheus command line the entrypoint would exec (echo stands in)."""
+    full = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PROMETHEUS_BIN": "/bin/echo",
+        "PROM_TEMPLATE_DIR": str(APP_DIR / "templates"),
+        "PROM_RENDER_DIR": str(tmp_path / "rendered"),
+        "PROM_TARGETS_DIR": str(APP_DIR / "examples" / "targets"),
+        "PROM_STORAGE_PATH": str(tmp_path / "data"),
+    }
+    full.update(env)
+    return subprocess.run([str(ENTRYPOINT), "serve", *flags], env=full, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_serve_sends_no_cors_to_other_origins_by_default(tmp_path):
+    proc = _serve_args(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    args = proc.stdout.split()
+    assert "--web.cors.origin=" in args  # Prometheus's own default is .* (any origin)
+    assert not any(a.startswith("--web.config.file") for a in args)
+    proc = _serve_args(tmp_path, PROM_CORS_ORIGIN="https://grafana\\.lab")
+    assert "--web.cors.origin=https://grafana\\.lab" in proc.stdout.split()
+
+
+@pytest.mark.parametrize("flag", ["--web.enable-admin-api", "--web.enable-lifecycle",
+                                  "--web.enable-remote-write-receiver",
+                                  "--enable-feature=remote-write-receiver"])
+def test_serve_refuses_flags_that_let_anyone_change_prometheus(tmp_path, flag):
+    proc = _serve_args(tmp_path, flag)
+    assert proc.returncode == 2 and "PROM_ALLOW_UNSAFE_FLAGS" in proc.stderr, proc
+    proc = _serve_args(tmp_path, flag, PROM_ALLOW_UNSAFE_FLAGS="true")
+    assert proc.returncode == 0 and flag in proc.stdout.split(), proc
+
+
+@pytest.mark.parametrize("value", ["a b", "x'y", 'x"y', "a\nb", "a;b", "x`y`"])
+def test_serve_refuses_a_bad_cors_origin(tmp_path, value):
+    proc = _serve_args(tmp_path, PROM_CORS_ORIGIN=value)
+    assert proc.returncode == 2, proc
+
+
+def test_web_config_file_is_passed_and_must_exist(tmp_path):
+    config = tmp_path / "web.yml"
+    assert _serve_args(tmp_path, PROM_WEB_CONFIG_FILE=str(config)).returncode == 2
+    config.write_text("basic_auth_users: {}\n")
+    proc = _serve_args(tmp_path, PROM_WEB_CONFIG_FILE=str(config))
+    assert proc.returncode == 0 and f"--web.config.file={config}" in proc.stdout.split()

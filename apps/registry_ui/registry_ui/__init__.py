@@ -13,10 +13,13 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from cachelib import FileSystemCache
 from flask import (Flask, abort, flash, jsonify, redirect, render_template, request,
                    session, url_for)
+from flask_session import Session
 
 from .registry import Registry, RegistryError
+from .throttle import FailureThrottle
 
 __all__ = ["ConfigError", "create_app", "Registry", "RegistryError"]
 
@@ -100,6 +103,14 @@ def load_config(environ):
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(environ, "UI_COOKIE_SECURE", False),
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int(environ, "UI_SESSION_HOURS", 8, 1, 720)),
+        # Server-side sessions (Flask-Session): the cookie holds only a random
+        # id, so logging out deletes the session for every copy of the cookie.
+        # A directory, not memory: gunicorn's workers must share it.
+        "SESSION_TYPE": "cachelib",
+        "SESSION_PERMANENT": True,
+        "UI_SESSION_DIR": env_value(environ, "UI_SESSION_DIR", "/tmp/registry_ui_sessions"),
+        "UI_LOGIN_FAILURE_LIMIT": _int(environ, "UI_LOGIN_FAILURE_LIMIT", 5, 0, 1000000),
+        "UI_LOGIN_FAILURE_WINDOW": _int(environ, "UI_LOGIN_FAILURE_WINDOW", 60, 1, 86400),
     }
 
 
@@ -108,6 +119,12 @@ def create_app(environ=None, registry=None):
     config = load_config(os.environ if environ is None else environ)
     app = Flask(__name__)
     app.config.update(config)
+    lifetime = int(config["PERMANENT_SESSION_LIFETIME"].total_seconds())
+    app.config["SESSION_CACHELIB"] = FileSystemCache(config["UI_SESSION_DIR"], threshold=10000,
+                                                     default_timeout=lifetime, mode=0o600)
+    Session(app)
+    app.login_throttle = FailureThrottle(config["UI_LOGIN_FAILURE_LIMIT"],
+                                         config["UI_LOGIN_FAILURE_WINDOW"])
     app.registry = registry or Registry(config["REGISTRY_URL"], config["REGISTRY_USERNAME"],
                                         config["REGISTRY_PASSWORD"], config["REGISTRY_CA_FILE"],
                                         config["REGISTRY_TIMEOUT"])
@@ -194,6 +211,9 @@ def _register(app):
     @app.errorhandler(401)
     @app.errorhandler(404)
     @app.errorhandler(405)
+    @app.errorhandler(413)
+    @app.errorhandler(414)
+    @app.errorhandler(431)
     def http_error(exc):
         return render_template("error.html", status=exc.code, message=exc.description), exc.code
 
@@ -205,17 +225,26 @@ def _register(app):
     def login():
         target = _safe_next(request.values.get("next"))
         if request.method == "POST":
+            client = request.remote_addr or ""
+            wait = app.login_throttle.retry_after(client)
+            if wait is not None:  # blocked: the password is not even looked at
+                flash(f"Too many failed logins: try again in {wait} s.", "error")
+                page = render_template("login.html", next=target)
+                return page, 429, {"Retry-After": str(wait)}
             user = request.form.get("username", "")
             password = request.form.get("password", "")
             ok_user = hmac.compare_digest(user.encode(), app.config["UI_USERNAME"].encode())
             ok_password = hmac.compare_digest(password.encode(), app.config["UI_PASSWORD"].encode())
             if ok_user and ok_password:
+                app.login_throttle.succeeded(client)
+                app.session_interface.regenerate(session)  # a new id: no session fixation
                 session.clear()
                 session.permanent = True
                 session["user"] = user
                 session["csrf"] = secrets.token_urlsafe(32)
                 return redirect(target)
-            log.warning("failed login for %r from %s", user, request.remote_addr)
+            app.login_throttle.failed(client)
+            log.warning("failed login for %r from %s", user, client)
             flash("Wrong user name or password.", "error")
             return render_template("login.html", next=target), 401
         return render_template("login.html", next=target)
@@ -285,9 +314,22 @@ def _check_reference(reference):
 
 
 def _safe_next(target):
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
+    r"""``target`` if it is a path of this site, else "/".
+
+    Printable ASCII only: browsers drop tabs and newlines inside URLs and read
+    a backslash as a slash, so "/\t/evil", "/\\evil" would leave the site, and
+    control characters cannot go into a Location header at all. Then no scheme,
+    no host, and a path that starts with exactly one "/"."""
+    if not target or len(target) > 2048:
+        return "/"
+    if "\\" in target or any(not 0x21 <= ord(char) <= 0x7E for char in target):
+        return "/"
+    if not target.startswith("/") or target.startswith("//"):  # "///host" is a host to browsers
+        return "/"
+    parts = urllib.parse.urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
 
 
 def _summaries(app, name, references):

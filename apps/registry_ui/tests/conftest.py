@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -228,9 +229,14 @@ def fake_registry():
     fake.close()
 
 
+# Server-side sessions of the apps under test (random ids: tests never share one); removed at exit.
+_SESSION_DIR = tempfile.TemporaryDirectory(prefix="registry_ui_sessions_")
+
+
 def ui_env(registry_url, **extra):
     env = {"REGISTRY_URL": registry_url, "REGISTRY_USERNAME": REG_USER, "REGISTRY_PASSWORD": REG_PASSWORD,
-           "UI_USERNAME": UI_USER, "UI_PASSWORD": UI_PASSWORD, "UI_SECRET_KEY": "test-secret-key-0123456789"}
+           "UI_USERNAME": UI_USER, "UI_PASSWORD": UI_PASSWORD, "UI_SECRET_KEY": "test-secret-key-0123456789",
+           "UI_SESSION_DIR": _SESSION_DIR.name}
     env.update(extra)
     return env
 

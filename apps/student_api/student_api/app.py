@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import time
+import urllib.parse
 from functools import wraps
 from typing import Any, Dict, Optional, Tuple
 
@@ -24,8 +25,10 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from . import __version__
 from .config import Settings
 from .metrics import Metrics
+from .names import identity, normalize
 from .openapi import openapi_document
-from .store import StoreUnavailable, StudentStore
+from .store import NameConflict, StoreUnavailable, StudentStore
+from .throttle import FailureThrottle
 
 API_BASE = "/supmit/api/v1.0"
 COLLECTION = f"{API_BASE}/get_student_ages"
@@ -42,6 +45,7 @@ _ERROR_TEXT = {
     409: "Conflict",
     413: "Request entity too large",
     415: "Unsupported media type",
+    429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
 }
@@ -60,15 +64,19 @@ def error_response(status: int, message: Optional[str] = None, **headers: str) -
 
 # ---------------------------------------------------------------- validation
 def validate_name(value: Any) -> Optional[str]:
-    """Return an error message, or None when ``value`` is a valid name."""
+    """Return an error message, or None when ``value`` (once normalized:
+    NFC, trimmed) is a valid name."""
     if not isinstance(value, str):
         return "name must be a string"
-    if not 1 <= len(value) <= NAME_MAX:
+    if not value:
+        return f"name must be 1 to {NAME_MAX} characters long"
+    value = normalize(value)
+    if not value:
+        return "name must not be blank"
+    if len(value) > NAME_MAX:
         return f"name must be 1 to {NAME_MAX} characters long"
     if not value.isprintable():
         return "name must contain only printable characters"
-    if not value.strip():
-        return "name must not be blank"
     if "/" in value:
         return "name must not contain '/' (it could not be addressed in a URL)"
     return None
@@ -105,12 +113,23 @@ def _read_body(limit: int) -> bytes:
 
 
 def _json_object_body() -> Tuple[Optional[Dict[str, Any]], Optional[Response]]:
+    # Only application/json: a form, text/plain or multipart body is what a
+    # page on another site can make a browser send without a CORS preflight.
+    if request.mimetype != "application/json":
+        return None, error_response(415, "request body must be sent as application/json")
     raw = _read_body(current_app.config["MAX_CONTENT_LENGTH"])
+    declared = request.content_length
+    if declared is not None and len(raw) != declared:
+        # gunicorn hands over what arrived before the client closed: a body
+        # shorter than its Content-Length is a broken request, never stored.
+        return None, error_response(
+            400, f"request body is {len(raw)} bytes, Content-Length said {declared}"
+        )
     if not raw:
         return None, error_response(400, "request body must be a JSON object")
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: deep nesting
         return None, error_response(400, "request body is not valid JSON")
     if not isinstance(body, dict):
         return None, error_response(400, "request body must be a JSON object")
@@ -131,6 +150,7 @@ def create_app(settings: Settings, store: Optional[StudentStore] = None) -> Flas
     app.json.sort_keys = True  # the labs' output order (alphabetical)
     store = store or StudentStore(settings.data_file)
     metrics = Metrics(store, __version__)
+    throttle = FailureThrottle(settings.auth_failure_limit, settings.auth_failure_window)
     user_b = settings.username.encode("utf-8")
     pass_b = settings.password.encode("utf-8")
     last_store_error = {"message": None}
@@ -158,7 +178,10 @@ def create_app(settings: Settings, store: Optional[StudentStore] = None) -> Flas
         header = request.headers.get("Authorization", "").encode("latin-1", "replace")
         if hmac.compare_digest(header, expected_header):
             return True
-        auth = request.authorization
+        try:
+            auth = request.authorization
+        except (ValueError, UnicodeError):  # e.g. non-ASCII bytes where base64 belongs
+            return False
         if auth is None or auth.type != "basic":
             return False
         given_user = (auth.username or "").encode("utf-8")
@@ -171,10 +194,19 @@ def create_app(settings: Settings, store: Optional[StudentStore] = None) -> Flas
     def requires_auth(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
+            client = request.remote_addr or ""
+            wait = throttle.retry_after(client)
+            if wait is not None:
+                return error_response(
+                    429, "too many failed logins: try again later", Retry_After=str(wait)
+                )
             if not authorized():
+                if "Authorization" in request.headers:  # a wrong guess, not a first contact
+                    throttle.failed(client)
                 return error_response(
                     401, None, WWW_Authenticate='Basic realm="student_api", charset="UTF-8"'
                 )
+            throttle.succeeded(client)
             return view(*args, **kwargs)
 
         return wrapper
@@ -203,6 +235,15 @@ def create_app(settings: Settings, store: Optional[StudentStore] = None) -> Flas
 
     @app.after_request
     def _observe(response: Response) -> Response:
+        location = response.headers.get("Location")
+        if location:
+            # werkzeug's routing redirects (merged slashes) are absolute URLs
+            # built from the client's Host header: keep only path and query.
+            parts = urllib.parse.urlsplit(location)
+            if parts.scheme or parts.netloc:
+                response.headers["Location"] = urllib.parse.urlunsplit(
+                    ("", "", "/" + parts.path.lstrip("/"), parts.query, "")
+                )
         started = g.get("started")
         if started is not None:
             rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
@@ -239,6 +280,10 @@ def create_app(settings: Settings, store: Optional[StudentStore] = None) -> Flas
         store_ok()
         return Response(list_body(students), mimetype="application/json")
 
+    def stored_name(name: str, students: Dict[str, str]) -> str:
+        """The stored spelling a URL name addresses: as given, else NFC-trimmed."""
+        return name if name in students else normalize(name)
+
     @app.get(f"{COLLECTION}/<name>")
     @requires_auth
     def get_student(name: str):
@@ -247,6 +292,7 @@ def create_app(settings: Settings, store: Optional[StudentStore] = None) -> Flas
         except StoreUnavailable as exc:
             return unavailable(exc)
         store_ok()
+        name = stored_name(name, students)
         if name not in students:
             return error_response(404)
         return jsonify({name: students[name]})
@@ -267,11 +313,13 @@ def create_app(settings: Settings, store: Optional[StudentStore] = None) -> Flas
         message = validate_name(body["name"]) or validate_age(body["age"])
         if message:
             return error_response(400, message)
-        name, age = body["name"], body["age"]
+        name, age = normalize(body["name"]), body["age"]
         try:
-            created = store.upsert(name, age, create_only=True)
+            created = store.upsert(name, age, create_only=True, identity=identity)
         except StoreUnavailable as exc:
             return unavailable(exc)
+        except NameConflict as exc:
+            return look_alike(name, exc.existing)
         store_ok()
         if created is None:
             return error_response(409, f"student {name!r} already exists; use PUT to change it")
@@ -281,19 +329,27 @@ def create_app(settings: Settings, store: Optional[StudentStore] = None) -> Flas
         response.headers["Location"] = f"{COLLECTION}/{name}"
         return response
 
+    def look_alike(name: str, existing: str) -> Response:
+        return error_response(
+            409, f"student {name!r} looks like the existing {existing!r}; use that name"
+        )
+
     @app.put(f"{COLLECTION}/<name>")
     @requires_auth
     def put_student(name: str):
         message = validate_name(name)
         if message:
             return error_response(400, message)
+        name = normalize(name)
         body, problem = _json_object_body()
         if problem:
             return problem
         problem = _unknown_fields(body, ("name", "age"))
         if problem:
             return problem
-        if "name" in body and body["name"] != name:
+        if "name" in body and (
+            not isinstance(body["name"], str) or normalize(body["name"]) != name
+        ):
             return error_response(400, "name in the body does not match the URL")
         if "age" not in body:
             return error_response(400, "missing field: age")
@@ -301,9 +357,11 @@ def create_app(settings: Settings, store: Optional[StudentStore] = None) -> Flas
         if message:
             return error_response(400, message)
         try:
-            created = store.upsert(name, body["age"])
+            created = store.upsert(name, body["age"], identity=identity)
         except StoreUnavailable as exc:
             return unavailable(exc)
+        except NameConflict as exc:
+            return look_alike(name, exc.existing)
         store_ok()
         metrics.writes.labels("create" if created else "update").inc()
         response = jsonify({name: str(body["age"])})
@@ -317,6 +375,9 @@ def create_app(settings: Settings, store: Optional[StudentStore] = None) -> Flas
     def delete_student(name: str):
         try:
             deleted = store.delete(name)
+            if not deleted and normalize(name) != name:
+                name = normalize(name)
+                deleted = store.delete(name)
         except StoreUnavailable as exc:
             return unavailable(exc)
         store_ok()
@@ -380,6 +441,8 @@ def create_app(settings: Settings, store: Optional[StudentStore] = None) -> Flas
         header = environ.get("HTTP_AUTHORIZATION", "").encode("latin-1", "replace")
         if not hmac.compare_digest(header, expected_header):
             return flask_wsgi(environ, start_response)
+        if throttle.retry_after(environ.get("REMOTE_ADDR") or "") is not None:
+            return flask_wsgi(environ, start_response)  # blocked: Flask answers 429
         started = time.perf_counter()
         try:
             students = store.read()

@@ -136,6 +136,8 @@ class Settings:
     keepalive: int = 5
     log_level: str = "info"
     access_log: bool = False
+    auth_failure_limit: int = 10
+    auth_failure_window: int = 60
 
     def __repr__(self) -> str:  # never print the password
         return (
@@ -205,4 +207,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         # Off by default: gunicorn's access logger costs more CPU than serving
         # a read (half the throughput); /metrics counts requests instead.
         access_log=_bool(env, "ACCESS_LOG", False),
+        # Failed basic-auth attempts a client may make per window (seconds)
+        # before it gets 429 + Retry-After; 0 switches the throttle off.
+        auth_failure_limit=_int(env, "AUTH_FAILURE_LIMIT", 10, 0, 1_000_000),
+        auth_failure_window=_int(env, "AUTH_FAILURE_WINDOW", 60, 1, 86400),
     )

@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from .store import StudentStore
 
+KNOWN_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"))
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -89,6 +90,10 @@ class Metrics:
         self._latency_children: dict = {}
 
     def observe(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        # Bounded labels: any invented method is "other" (endpoint is a route
+        # rule or "unmatched", status one of werkzeug's known codes).
+        if method not in KNOWN_METHODS:
+            method = "other"
         # Label children are cached in plain dicts: labels() takes a lock and
         # builds tuples on every call, which shows on the hot path.
         key = (method, endpoint, status)

@@ -33,6 +33,11 @@ def openapi_document(version: str) -> Dict[str, Any]:
     unavailable = _error("The data file is missing or corrupt.")
     bad_request = _error("Invalid body: {\"error\": \"Bad request\", \"message\": \"...\"}")
     too_large = _error("Body larger than MAX_BODY_BYTES.")
+    throttled = _error(
+        "Too many failed logins from this client (AUTH_FAILURE_LIMIT per AUTH_FAILURE_WINDOW): "
+        "wait Retry-After seconds."
+    )
+    not_json = _error("The body is not sent as application/json.")
     return {
         "openapi": "3.0.3",
         "info": {
@@ -114,6 +119,7 @@ def openapi_document(version: str) -> Dict[str, Any]:
                             },
                         },
                         "401": unauthorized,
+                        "429": throttled,
                         "503": unavailable,
                     },
                 },
@@ -133,8 +139,10 @@ def openapi_document(version: str) -> Dict[str, Any]:
                         "201": _student("Created."),
                         "400": bad_request,
                         "401": unauthorized,
-                        "409": _error("A student of that name exists."),
+                        "429": throttled,
+                        "409": _error("A student of that name, or of a look-alike name, exists."),
                         "413": too_large,
+                        "415": not_json,
                         "503": unavailable,
                     },
                 },
@@ -148,6 +156,7 @@ def openapi_document(version: str) -> Dict[str, Any]:
                     "responses": {
                         "200": _student("The student."),
                         "401": unauthorized,
+                        "429": throttled,
                         "404": _error("No such student: {\"error\": \"Not found\"}"),
                         "503": unavailable,
                     },
@@ -169,7 +178,10 @@ def openapi_document(version: str) -> Dict[str, Any]:
                         "201": _student("Created."),
                         "400": bad_request,
                         "401": unauthorized,
+                        "429": throttled,
+                        "409": _error("A look-alike of the name exists (e.g. full-width, other case)."),
                         "413": too_large,
+                        "415": not_json,
                         "503": unavailable,
                     },
                 },
@@ -190,6 +202,7 @@ def openapi_document(version: str) -> Dict[str, Any]:
                             },
                         },
                         "401": unauthorized,
+                        "429": throttled,
                         "404": _error("No such student."),
                         "503": unavailable,
                     },

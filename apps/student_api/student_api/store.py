@@ -46,6 +46,14 @@ RACY_SECONDS = 1.0
 _IGNORED_IN_EMPTY_DIR = ("lost+found",)
 
 
+class NameConflict(Exception):
+    """A different spelling of the name already exists (same identity key)."""
+
+    def __init__(self, existing: str):
+        super().__init__(existing)
+        self.existing = existing
+
+
 class StoreUnavailable(Exception):
     """The data file is missing, unreadable or corrupt."""
 
@@ -272,14 +280,27 @@ class StudentStore:
                     self._remember(dict(new), st)
             return result
 
-    def upsert(self, name: str, age: int, create_only: bool = False) -> Optional[bool]:
+    def upsert(
+        self,
+        name: str,
+        age: int,
+        create_only: bool = False,
+        identity: Optional[Callable[[str], str]] = None,
+    ) -> Optional[bool]:
         """Set ``name``'s age. Returns True if created, False if updated, None
-        if create_only and the student already exists (nothing written)."""
+        if create_only and the student already exists (nothing written).
+        With ``identity``, creating a name whose identity key is that of
+        another stored name raises NameConflict (checked under the lock)."""
 
         def change(data):
             exists = name in data
             if exists and create_only:
                 return None, None
+            if not exists and identity is not None:
+                key = identity(name)
+                for other in data:
+                    if identity(other) == key:
+                        raise NameConflict(other)
             data[name] = str(age)
             return (not exists), data
 

@@ -254,3 +254,25 @@ def test_sync_workers_and_access_log(tmp_path):
     out = srv.output()
     assert "Using worker: sync" in out
     assert f'"GET {COLLECTION}/Meryem HTTP/1.1" 200' in out
+
+
+@pytest.mark.parametrize("missing", [1, 34])
+def test_body_cut_short_by_the_client_is_not_stored(server, tmp_path, missing):
+    """A client declares more bytes than it sends (a whole valid JSON object)
+    and closes its side: gunicorn hands the short body over; the API must
+    answer 400 and store nothing."""
+    data_file = tmp_path / "data" / "student_age.json"
+    before = data_file.read_bytes()
+    body = b'{"name": "Cut", "age": 30}'
+    head = (f"POST {COLLECTION} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {AUTH}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(body) + missing}\r\nConnection: close\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head.encode() + body)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status_line = answer.split(b"\r\n", 1)[0]
+    assert status_line.split()[1] == b"400", answer[:300]
+    assert data_file.read_bytes() == before

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 PHP = shutil.which("php")
 pytestmark = pytest.mark.skipif(PHP is None, reason="php CLI not installed (apt-get install php8.2-cli)")
@@ -334,3 +335,33 @@ def test_library_is_not_served(site_factory):
     site = site_factory()
     status, body, _ = site.fetch("/../lib/website.php")
     assert "STUDENT_API_PATH" not in body
+
+
+# -- hostile input (issue #16) ---------------------------------------------------
+@pytest.fixture()
+def hostile_site(api, site_factory):
+    """One php -S for all the examples of a test (fixtures are per test, not per example)."""
+    return site_factory(API_URL=f"http://127.0.0.1:{api.port}", USERNAME=USER, PASSWORD=PASSWORD)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method=st.sampled_from(["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"]),
+       path=st.sampled_from(["/", "/index.php", "/healthz.php", "/style.css", "/{}", "/?{}"]),
+       text=st.text(max_size=30),
+       form=st.dictionaries(st.sampled_from(["submit", "submit[]", "x", "name", "a[b][c]"]), st.text(max_size=30),
+                            max_size=3),
+       content_type=st.sampled_from([None, "application/x-www-form-urlencoded", "text/plain",
+                                     "multipart/form-data; boundary=x", "application/json"]))
+def test_no_5xx_on_any_form_or_path_while_the_api_answers(hostile_site, method, path, text, form, content_type):
+    site = hostile_site
+    url = f"http://127.0.0.1:{site.port}" + path.format(urllib.parse.quote(text, safe=""))
+    data = urllib.parse.urlencode(form).encode() if method not in ("GET", "HEAD") else None
+    headers = {"Content-Type": content_type} if content_type and data is not None else {}
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            status = response.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    assert status < 500, (method, url, form, status, site.output()[-500:])
+
