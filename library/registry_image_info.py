@@ -41,6 +41,12 @@ options:
   tag:
     description: Tag (or V(sha256:...) digest) of O(repository) whose manifest to read. Requires O(repository).
     type: str
+  images:
+    description:
+      - References V(repository:tag) to look up in one call (what the images role compares before pushing).
+        Each is answered in RV(images); a missing one has C(exists=false). Not with O(repository).
+    type: list
+    elements: str
   page_size:
     description: Number of entries asked for per page of the catalog and tag lists.
     type: int
@@ -96,9 +102,25 @@ exists:
   returned: always
   type: bool
   sample: true
+images:
+  description: One entry per reference of O(images), in the same order.
+  returned: when O(images) is given
+  type: list
+  elements: dict
+  contains:
+    reference:
+      description: The reference as given.
+      type: str
+    exists:
+      description: Whether the tag exists in the registry.
+      type: bool
+    digest:
+      description: Digest of its manifest; empty when it does not exist.
+      type: str
+  sample: [{reference: "labs/etl:latest", exists: true, digest: "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b"}]
 repositories:
   description: Repository names of the catalog, every page included.
-  returned: when O(repository) is not given
+  returned: when neither O(repository) nor O(images) is given
   type: list
   elements: str
   sample: [labs/student-api, labs/website]
@@ -163,6 +185,7 @@ ARGUMENT_SPEC = dict(
     timeout=dict(type="float", default=10),
     repository=dict(type="str"),
     tag=dict(type="str"),
+    images=dict(type="list", elements="str"),
     page_size=dict(type="int", default=100),
     **tls_argument_spec(),
 )
@@ -265,7 +288,7 @@ class Registry:
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           required_by=dict(tag="repository"))
+                           required_by=dict(tag="repository"), mutually_exclusive=[("images", "repository")])
     params = module.params
     if params["page_size"] < 1:
         module.fail_json(msg="page_size must be at least 1")
@@ -273,6 +296,17 @@ def main():
     registry.ping()
     repository = params["repository"]
     result = dict(changed=False, exists=True)
+    if params["images"] is not None:
+        result["images"] = []
+        for reference in params["images"]:
+            repo, _, tag = reference.rpartition(":")
+            if not repo or "/" in tag:
+                module.fail_json(msg="%r is not a repository:tag reference" % reference)
+            facts = registry.manifest(urllib.parse.quote(repo.strip("/"), safe="/"), tag)
+            result["images"].append(dict(reference=reference, exists=facts is not None,
+                                         digest=(facts or {}).get("digest", "")))
+        result["exists"] = all(i["exists"] for i in result["images"])
+        module.exit_json(**result)
     if repository is None:
         result["repositories"] = registry.paginated("/v2/_catalog", "repositories")
         if result["repositories"] is None:

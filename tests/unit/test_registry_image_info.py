@@ -265,3 +265,20 @@ def test_check_mode_reads_anyway():
                     check_mode=True)
     assert "skipped" not in result
     assert result["exists"] is True and result["size"] == 22800
+
+
+def test_several_images_in_one_call_in_order_with_the_missing_ones():
+    result, requests = run(FakeRegistry(REPOSITORIES),
+                           {"images": ["labs/student-api:1.0", "labs/website:2.0", "labs/nope:latest"]})
+    assert [i["reference"] for i in result["images"]] == ["labs/student-api:1.0", "labs/website:2.0", "labs/nope:latest"]
+    assert result["images"][0]["exists"] is True
+    assert result["images"][0]["digest"] == "sha256:" + hashlib.sha256(DOCKER_IMAGE[1]).hexdigest()
+    assert [i["exists"] for i in result["images"][1:]] == [False, False]
+    assert [i["digest"] for i in result["images"][1:]] == ["", ""]
+    assert result["exists"] is False
+    assert len([r for r in requests if "/manifests/" in r.path]) == 3
+
+
+def test_images_must_be_repository_tag_references():
+    result, _ = run(FakeRegistry(REPOSITORIES), {"images": ["127.0.0.1:5001/labs/x"]})
+    assert result["failed"] and "not a repository:tag reference" in result["msg"]
