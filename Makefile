@@ -53,8 +53,11 @@ $(VENV)/.installed: requirements.txt scripts/bootstrap.sh
 collections/.installed: requirements.yml requirements-collections.txt scripts/install_collections.py $(VENV)/.installed
 	$(BIN)/python scripts/install_collections.py
 
+# A run a person watches ends with where the time went, per role (profile_roles).
+PROFILE := ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_roles
+
 up: bootstrap
-	ansible-playbook site.yml -i $(INVENTORY)
+	$(PROFILE) ansible-playbook site.yml -i $(INVENTORY)
 
 down: bootstrap
 	ansible-playbook playbooks/down.yml -i $(INVENTORY) $(STACK_TAGS) $(if $(filter yes true 1,$(PURGE)),-e compose_stack_purge=true)
@@ -66,7 +69,7 @@ logs: bootstrap
 	ansible-playbook playbooks/logs.yml -i $(INVENTORY) $(STACK_TAGS) $(if $(SERVICE),-e compose_stack_logs_service=$(SERVICE))
 
 pipeline: bootstrap
-	ansible-playbook playbooks/pipeline.yml -i $(INVENTORY)
+	$(PROFILE) ansible-playbook playbooks/pipeline.yml -i $(INVENTORY)
 
 # The images are built before pytest so the tests that run containers (marker docker) use them.
 test: lint syntax molecule-images unit molecule

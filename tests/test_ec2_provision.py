@@ -137,12 +137,10 @@ SHOW_VARS = """
           role: "{{ ec2_tags.Role }}"
           docker_engine_source: "{{ docker_engine_source }}"
           api_pair_bind_address: "{{ api_pair_bind_address }}"
-          api_pair_backend_image: "{{ api_pair_backend_image }}"
-          student_app_website_image: "{{ student_app_website_image }}"
-          images_registry: "{{ images_registry }}"
+          project_registry: "{{ project_registry }}"
+          project_pull: "{{ project_pull }}"
           registry_tls: "{{ registry_tls }}"
           registry_tls_extra_names: "{{ registry_tls_extra_names }}"
-          etl_stack_etl_image: "{{ etl_stack_etl_image }}"
           ec2_public_address: "{{ ec2_public_address }}"
 """
 
@@ -215,10 +213,9 @@ def test_inventory_addresses_and_group_vars(fleet, tmp_path):
     for hv in (registry, api_pair):
         assert hv["api_pair_bind_address"] == "0.0.0.0"
         assert hv["docker_engine_source"] == "upstream"
-        assert hv["api_pair_backend_image"] == f"{endpoint}/labs/api_backend:latest"
-        assert hv["student_app_website_image"] == f"{endpoint}/labs/website:latest"
-        assert hv["images_registry"] == endpoint
-        assert hv["etl_stack_etl_image"] == f"{endpoint}/labs/etl:latest"
+        # The stacks' images are <project_registry>/labs/<app>:latest (roles/project), pulled on every deploy.
+        assert hv["project_registry"] == endpoint
+        assert hv["project_pull"] == "always"
         assert hv["registry_tls"] is True
     assert registry["ec2_public_address"] == fleet["registry"]["PublicIpAddress"]
     assert registry["registry_tls_extra_names"] == [f"IP:{fleet['registry']['PublicIpAddress']}"]

@@ -69,6 +69,10 @@ NOT_A_LITERAL = re.compile(
     r"""^(?:|\||>|\|-|>-|\|\+|>\+|true|false|yes|no|null|none|~|omit|\[\]|\{\}|!vault.*"""
     r"""|testing|dummy|fake|example|placeholder|redacted|x+|\*+)$""", re.I)
 IDENTIFIER = re.compile(r"^[A-Za-z_][\w.]*$")
+# A stack declaration's secret: `name: {value: <the value>, uid: N}` (YAML) or `'name': {'value': <expr>}` (Jinja).
+FLOW_VALUE = re.compile(r"""^\{\s*(?P<q>["']?)value(?P=q)\s*:\s*(?P<inner>"[^"]*"|'[^']*'|[^\s,}#]+)""")
+# secret_env: {VAR: <name of a stack secret>}: the values name secrets, they are not secrets.
+SECRET_ENV = re.compile(r"\bsecret_env:\s*\{")
 REFERENCE = re.compile(r"\{\{|\{%|\$|%\(|lookup\(|<[\w-]+>|\.\.\.|^\*+$")
 
 
@@ -126,6 +130,18 @@ def _config_literal(path, line, match):
     key = match.group("key").lower()
     if match.group("op") == ":" and _suffix(path) not in {".yml", ".yaml", ".j2"}:
         return False  # "a: b" is only an assignment in YAML
+    if value.startswith("{"):
+        flow = FLOW_VALUE.match(line[match.start("value"):])
+        if not flow:
+            return False  # a mapping whose own keys are scanned as assignments
+        inner = flow.group("inner")
+        quoted = inner[:1] in "\"'"
+        inner = inner.strip("\"'").strip()
+        if match.group("kq") and not quoted and IDENTIFIER.match(inner):
+            return False  # {'name': {'value': variable}}: a Jinja expression
+        return not (NOT_A_LITERAL.match(inner) or REFERENCE.search(inner))
+    if SECRET_ENV.search(line[:match.start("key")]) or key.endswith("password_secret"):
+        return False  # names a stack secret
     if match.group("kq") and match.group("value")[:1] not in "\"'" and IDENTIFIER.match(value):
         return False  # {'KEY': variable}: a dict literal in a Jinja expression
     return not (NOT_A_LITERAL.match(value) or REFERENCE.search(value)
@@ -315,6 +331,8 @@ def rules_of(path, line):
     ("x/vars.yml", "       'REGISTRY_HTTP_SECRET': 'l1teral-in-jinja',", "config-password-literal"),
     ("x/.env", "export SECRET_KEY='s0me-l1teral'", "config-password-literal"),
     ("x/verify.yml", "- {url: x, user: bob, password: n0tAVariable, status: 200}", "config-password-literal"),
+    ("roles/x/defaults/main.yml", "    db_password: {value: n0tAVariable, uid: 999}", "config-password-literal"),
+    ("roles/x/vars/main.yml", "  {{ {'db_password': {'value': 'l1teral-in-jinja'}} }}", "config-password-literal"),
     ("x/setup.sh", "psql postgresql://postgres:postgres@127.0.0.1/db", "weak-credential-pair"),
     ("keys/id_rsa", PEM % "RSA ", "private-key"),
     ("keys/ssh", PEM % "OPENSSH ", "private-key"),
@@ -352,6 +370,10 @@ def test_scanner_finds_each_rule(path, line, rule):
     ("x/README.md", "ports 127.0.0.1:5000:5000 and times 10:20:30"),
     ("x/README.md", "the image creates it `postgres:postgres 0700`, so a new volume"),
     ("x/tasks.yml", "that: not (user == 'root' and student_app_password == 'root')"),
+    ("roles/x/defaults/main.yml", '    api_password: {value: "{{ student_app_password }}", uid: 10001}'),
+    ("roles/x/vars/main.yml", "  {{ {'registry_password': {'value': registry_password, 'uid': registry_ui_uid}} }}"),
+    ("roles/x/defaults/main.yml", "      secret_env: {REGISTRY_HTTP_SECRET: http_secret}"),
+    ("roles/x/defaults/main.yml", "      password_secret: api_password"),
 ])
 def test_scanner_ignores_look_alikes(path, line):
     assert scan_text(path, line) == []

@@ -65,11 +65,14 @@ def test_pipeline_has_the_four_stages_and_imports_existing_stack_playbooks():
         assert stage in tags
     order = [play["tags"][0] for play in plays]
     assert order.index("build") < order.index("push") < order.index("deploy") < order.index("health")
-    for play in plays:
-        imported = play.get("ansible.builtin.import_playbook")
-        if imported:
-            assert (ROOT / "playbooks" / imported).is_file(), imported
-            assert play["tags"] == ["deploy"]
+    imports = {play["tags"][0]: play for play in plays if play.get("ansible.builtin.import_playbook")}
+    assert sorted(imports) == ["deploy", "health"]
+    for stage, verb in (("deploy", "redeploy"), ("health", "checks")):
+        assert imports[stage]["ansible.builtin.import_playbook"] == "stacks.yml"
+        assert imports[stage]["vars"] == {"compose_stack_action": verb}
+    stacks = yaml.safe_load((ROOT / "playbooks" / "stacks.yml").read_text())
+    for play in stacks:
+        assert (ROOT / "playbooks" / play["ansible.builtin.import_playbook"]).is_file()
 
 
 def test_jenkinsfile_runs_each_stage_through_the_pipeline_playbook():

@@ -163,3 +163,20 @@ def test_every_real_stack_declaration_renders():
                     f"{defaults}: {problems}"
                 found += 1
     assert found >= 1
+
+
+def test_outdated_services_are_those_whose_image_changed_or_that_are_missing():
+    compose = {"api": {"image": "labs/api:latest"}, "web": {"image": "127.0.0.1:5001/labs/web"},
+               "db": {"image": "labs/db:15"}}
+    images = [{"Id": "sha256:new-api", "RepoTags": ["labs/api:latest", "labs/api:1.1"]},
+              {"Id": "sha256:web", "RepoTags": ["127.0.0.1:5001/labs/web:latest"]},
+              {"Id": "sha256:db", "RepoTags": ["labs/db:15"]}]
+    containers = [
+        {"ImageID": "sha256:old-api", "Labels": {"com.docker.compose.service": "api"}},
+        {"ImageID": "sha256:web", "Labels": {"com.docker.compose.service": "web"}},
+        {"ImageID": "sha256:old-db", "Labels": {"com.docker.compose.service": "db", "com.docker.compose.oneoff": "True"}},
+    ]
+    assert flt.outdated(["api", "web", "db"], compose, images, containers) == ["api", "db"]
+    containers[0]["ImageID"] = "sha256:new-api"
+    containers.append({"ImageID": "sha256:db", "Labels": {"com.docker.compose.service": "db"}})
+    assert flt.outdated(["api", "web", "db"], compose, images, containers) == []

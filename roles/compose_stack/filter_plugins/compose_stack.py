@@ -201,7 +201,31 @@ def addresses(published, public_address="127.0.0.1"):
                           p["port"]) for p in published]
 
 
+def outdated(services, compose_services, images, containers):
+    """The long-running services whose container is missing or runs another image than its reference names now.
+
+    images: docker_image_info `images`; containers: docker_host_info `containers` (verbose) of the project.
+    """
+    current = {}
+    for image in images or []:
+        for tag in image.get("RepoTags") or []:
+            current[tag] = image.get("Id")
+    running = {}
+    for container in containers or []:
+        labels = container.get("Labels") or {}
+        if labels.get("com.docker.compose.oneoff") == "True":
+            continue
+        running[labels.get("com.docker.compose.service")] = container.get("ImageID")
+    out = []
+    for name in services:
+        image = compose_services[name]["image"]
+        ref = image if ":" in image.rsplit("/", 1)[-1] else image + ":latest"
+        if running.get(name) is None or running[name] != current.get(ref):
+            out.append(name)
+    return out
+
+
 class FilterModule:
     def filters(self):
         return {"compose_stack_problems": stack_problems, "compose_stack_project": compose_project,
-                "compose_stack_addresses": addresses}
+                "compose_stack_addresses": addresses, "compose_stack_outdated": outdated}
