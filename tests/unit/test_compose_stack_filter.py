@@ -150,6 +150,18 @@ def test_published_addresses():
         "web 127.0.0.1:8080", "web 203.0.113.5:9090", "web 203.0.113.5:7000"]
 
 
+def test_sysctls_and_network_driver_opts_pass_through_as_strings():
+    definition = _stack(web={"image": "x", "networks": ["front", "back"],
+                             "sysctls": {"net.ipv4.icmp_echo_ignore_all": 1}})
+    definition["networks"]["back"]["driver_opts"] = {"com.docker.network.bridge.inhibit_ipv4": True}
+    compose = _render(definition)["compose"]
+    assert compose["services"]["web"]["sysctls"] == {"net.ipv4.icmp_echo_ignore_all": "1"}
+    assert compose["networks"]["back"]["driver_opts"] == {"com.docker.network.bridge.inhibit_ipv4": "True"}
+    assert "driver_opts" not in compose["networks"]["front"]
+    assert flt.stack_problems(_stack(web={"image": "x", "sysctl": {}}), SPEC) == [
+        "stack demo, service web: unknown key 'sysctl' (did you mean 'sysctls'?)"]
+
+
 def test_every_real_stack_declaration_renders():
     """The declarations in the stack roles' defaults are valid (templated values replaced by placeholders)."""
     from ansible.parsing.yaml.objects import AnsibleUnicode  # noqa: F401  (ansible importable)

@@ -157,6 +157,8 @@ def compose_project(definition, defaults, labels, argument_specs):
             svc["labels"]["io.devops-labs.config-revision"] = _digest(read)
         if svc.get("environment"):
             svc["environment"] = {k: str(v) for k, v in svc["environment"].items()}
+        if svc.get("sysctls"):
+            svc["sysctls"] = {k: str(v) for k, v in svc["sysctls"].items()}
         if svc.get("depends_on"):
             svc["depends_on"] = {dep: {"condition": cond} for dep, cond in svc["depends_on"].items()}
         if svc.get("network_mode"):
@@ -178,9 +180,13 @@ def compose_project(definition, defaults, labels, argument_specs):
     compose = {"name": name, "services": services}
     if definition.get("networks"):
         # A network of another stack (e.g. Prometheus joining the student stack's) is external: used, not owned.
+        # driver_opts reach the bridge driver as they are (e.g. com.docker.network.bridge.inhibit_ipv4: the
+        # Docker host gets no address on the network, so nothing on the host reaches its containers).
         compose["networks"] = {
             net: ({"name": net, "external": True} if (opts or {}).get("external") else
-                  {"name": net, "internal": bool((opts or {}).get("internal", False)), "labels": dict(stack_labels)})
+                  {"name": net, "internal": bool((opts or {}).get("internal", False)), "labels": dict(stack_labels),
+                   **({"driver_opts": {k: str(v) for k, v in opts["driver_opts"].items()}}
+                      if (opts or {}).get("driver_opts") else {})})
             for net, opts in definition["networks"].items()}
     if definition.get("volumes"):
         compose["volumes"] = {vol: {"name": vol, "labels": dict(stack_labels)} for vol in definition["volumes"]}

@@ -1,0 +1,8 @@
+"""Make apps/secure_app importable (pytest runs with --import-mode=importlib)."""
+
+import sys
+from pathlib import Path
+
+APP_DIR = Path(__file__).resolve().parents[1]
+if str(APP_DIR) not in sys.path:
+    sys.path.insert(0, str(APP_DIR))
