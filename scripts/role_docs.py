@@ -25,10 +25,8 @@ def _cell(value: object) -> str:
     return "`" + text.replace("|", "\\|") + "`" if text else "`''`"
 
 
-def variable_table(role_dir: Path) -> str:
-    spec = yaml.safe_load((role_dir / "meta" / "argument_specs.yml").read_text())
-    options = spec["argument_specs"]["main"].get("options", {})
-    lines = ["| variable | type | default | description |", "| --- | --- | --- | --- |"]
+def _rows(options: dict) -> list[str]:
+    lines = []
     for name, opt in options.items():
         kind = opt.get("type", "str")
         if kind == "list" and "elements" in opt:
@@ -39,6 +37,18 @@ def variable_table(role_dir: Path) -> str:
         if opt.get("choices"):
             desc += " One of " + ", ".join(f"`{c}`" for c in opt["choices"]) + "."
         lines.append(f"| `{name}` | {kind} | {default} | {desc.replace('|', '/')} |")
+    return lines
+
+
+def variable_table(role_dir: Path) -> str:
+    spec = yaml.safe_load((role_dir / "meta" / "argument_specs.yml").read_text())
+    lines = ["| variable | type | default | description |", "| --- | --- | --- | --- |"]
+    lines += _rows(spec["argument_specs"]["main"].get("options", {}))
+    # A `service` entry point is a schema (compose_stack's keys of a service), documented as its own table.
+    if "service" in spec["argument_specs"]:
+        lines += ["", "Keys of a service of a declaration (the `service` entry point):", "",
+                  "| key | type | default | description |", "| --- | --- | --- | --- |"]
+        lines += _rows(spec["argument_specs"]["service"].get("options", {}))
     return "\n".join([BEGIN, *lines, END])
 
 
