@@ -30,7 +30,7 @@ SERVICE ?=
 PURGE ?=
 STACK_TAGS = $(if $(STACK),--tags $(STACK),$(if $(STACKS),--tags $(STACKS)))
 
-.PHONY: help up down status logs pipeline test test-fast lint unit syntax molecule molecule-images bootstrap bench clean
+.PHONY: help up down status logs pipeline test test-fast lint unit syntax molecule molecule-images bootstrap bootstrap-test bench clean
 
 help:
 	@echo "make up                  bring every stack up on this machine (inventory/local)"
@@ -44,10 +44,17 @@ help:
 	@echo "make bench               benchmarks (need the stacks up: make up); write bench/RESULTS.md"
 	@echo "INVENTORY=inventory/ec2 runs any of these against the EC2 hosts"
 
+# `make up` installs only what it runs (requirements.txt); the test targets add requirements-test.txt.
 bootstrap: $(VENV)/.installed collections/.installed
+
+bootstrap-test: bootstrap $(VENV)/.installed-test
 
 $(VENV)/.installed: requirements.txt scripts/bootstrap.sh
 	scripts/bootstrap.sh $(VENV)
+	touch $@
+
+$(VENV)/.installed-test: requirements-test.txt requirements.txt $(VENV)/.installed
+	scripts/bootstrap.sh $(VENV) requirements-test.txt
 	touch $@
 
 collections/.installed: requirements.yml requirements-collections.txt scripts/install_collections.py $(VENV)/.installed
@@ -76,18 +83,18 @@ test: lint syntax molecule-images unit molecule
 
 test-fast: lint unit syntax
 
-lint: bootstrap
+lint: bootstrap-test
 	yamllint --strict .
 	ansible-lint --profile production --offline
 	hadolint --config .hadolint.yaml $$(git ls-files 'apps/*/Dockerfile' 'molecule/*/Dockerfile' 'roles/*/templates/*Dockerfile*' | grep -v '\.j2$$' || true)
 
-unit: bootstrap
+unit: bootstrap-test
 	pytest
 
-syntax: bootstrap
+syntax: bootstrap-test
 	for p in site.yml playbooks/*.yml; do ansible-playbook --syntax-check -i $(INVENTORY) "$$p" >/dev/null; echo "syntax ok: $$p"; done
 
-molecule-images: bootstrap
+molecule-images: bootstrap-test
 	ansible-playbook molecule/resources/test_images.yml
 
 # Scenarios run MOLECULE_JOBS at a time, longest first; each one's output goes to

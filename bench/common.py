@@ -66,3 +66,140 @@ def write_section(name: str, body: str) -> Path:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     RESULTS.write_text(text)
     return RESULTS
+
+
+# --- Running the project's playbooks and reading this machine's stacks (bench_pipeline.py, bench_down_up.py) ---
+
+import json
+import re
+import time
+import urllib.request
+
+PROJECT_LABEL = "io.devops-labs.project=devops-labs"
+REGISTRY = "127.0.0.1:5001"
+LOG_DIR = ROOT / "artifacts" / "bench"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
+# profile_tasks summary line: "role : task name ------------------------ 12.34s"
+PROFILE = re.compile(r"^(.*\S) -+ (\d+\.\d+)s\s*$")
+# Plain output, and the slowest tasks at the end of every run.
+PLAIN_PROFILED = {"ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true", "PY_COLORS": "0",
+                  "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "15"}
+# The Makefile prefixes ansible-playbook with PROFILE (profile_roles); a command-line variable overrides it.
+MAKE_PROFILE = "PROFILE=ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks"
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def run_logged(cmd: list[str], log: Path, label: str) -> dict:
+    """Run cmd in the checkout with PLAIN_PROFILED, output to log; wall time, rc, PLAY RECAP, slowest tasks."""
+    progress(f"{label}: {' '.join(cmd)} (load {load():.1f}), output in {log.relative_to(ROOT)}")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    loads = [load()]
+    started = time.monotonic()
+    with open(log, "w") as fh:
+        proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, **PLAIN_PROFILED), text=True, errors="replace",
+                              stdout=fh, stderr=subprocess.STDOUT)
+    seconds = time.monotonic() - started
+    loads.append(load())
+    recap, slowest, in_recap = {}, [], False
+    for line in ANSI.sub("", log.read_text(errors="replace")).splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+        elif in_recap and (m := RECAP.match(line.strip())):
+            recap[m.group(1)] = {"ok": int(m.group(2)), "changed": int(m.group(3)), "failed": int(m.group(5))}
+        elif in_recap and (p := PROFILE.match(line.strip())) and not line.startswith("="):
+            slowest.append((p.group(1), float(p.group(2))))
+    result = {"seconds": seconds, "rc": proc.returncode, "recap": recap, "slowest": slowest, "log": log,
+              "loads": loads, "changed": sum(r["changed"] for r in recap.values()) if recap else -1,
+              "failed": sum(r["failed"] for r in recap.values()) if recap else -1}
+    progress(f"{label}: exit {proc.returncode} after {seconds:.1f} s, changed={result['changed']} (load {load():.1f})")
+    return result
+
+
+def slowest_text(result: dict, top: int = 5) -> str:
+    return "; ".join(f"{t} {s:.1f} s" for t, s in result["slowest"][:top]) or "no profile output"
+
+
+def containers() -> dict:
+    """Every project container (throwaway bench-* ones excepted): id, start, state, health, image."""
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={PROJECT_LABEL}"], check=True, text=True,
+                         stdout=subprocess.PIPE).stdout.split()
+    found = {}
+    if ids:
+        for c in json.loads(subprocess.run(["docker", "inspect", *ids], check=True, text=True,
+                                           stdout=subprocess.PIPE).stdout):
+            name = c["Name"].lstrip("/")
+            if name.startswith("bench-"):
+                continue
+            found[name] = {"id": c["Id"], "started": c["State"].get("StartedAt"), "status": c["State"]["Status"],
+                           "exit": c["State"].get("ExitCode"), "health": (c["State"].get("Health") or {}).get("Status"),
+                           "image_id": c["Image"]}
+    return found
+
+
+def unwell(snap: dict) -> list[str]:
+    """Containers neither running healthy (or without a healthcheck) nor a one-shot job that exited 0."""
+    return [f"{n} {c['status']} {c['health']}" for n, c in sorted(snap.items())
+            if not (c["status"] == "exited" and c["exit"] == 0)
+            and (c["status"] != "running" or c["health"] not in (None, "healthy"))]
+
+
+def recreated(before: dict, after: dict) -> list[str]:
+    return sorted(n for n, c in after.items() if n not in before or before[n]["id"] != c["id"])
+
+
+def other_runs() -> list[str]:
+    """ansible-playbook runs of this machine's mount namespace (make up, a pipeline...) other than Molecule's:
+    they drive this machine's stacks and images and would move them under a measurement."""
+    busy, own_ns = [], os.readlink("/proc/self/ns/mnt")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if "ansible-playbook" in cmd and os.readlink(f"/proc/{pid}/ns/mnt") == own_ns \
+                    and "/molecule" not in cmd and "--syntax-check" not in cmd and "molecule" not in cmd:
+                busy.append(f"{pid}: {cmd.split('ansible-playbook', 1)[1].strip()[:80]}")
+        except (OSError, ValueError, IndexError):
+            continue
+    return busy
+
+
+def wait_for_other_runs(timeout: float = 900) -> None:
+    deadline = time.monotonic() + timeout
+    while busy := other_runs():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"another ansible-playbook run on this machine is still going: {busy}")
+        progress(f"waiting for another ansible-playbook run on this machine to end ({'; '.join(busy[:2])})")
+        time.sleep(15)
+
+
+def http_get(url: str, auth: tuple[str, str] | None = None, timeout: float = 5, method: str = "GET",
+             headers: dict | None = None):
+    """(status, body bytes, headers) of one request; (0, error text, {}) when it cannot connect."""
+    import base64
+    import urllib.error
+    req = urllib.request.Request(url, method=method, headers=dict(headers or {}))
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read(), dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
+    except OSError as exc:
+        return 0, str(exc).encode(), {}
+
+
+def secret(name: str) -> str:
+    return (ROOT / ".secrets" / name).read_text().strip()
+
+
+def fmt_s(seconds: float) -> str:
+    """Seconds as '42.1 s' or '2 min 05 s'."""
+    if seconds != seconds:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"

@@ -1,10 +1,12 @@
 #!/bin/sh
-# Create the project's virtualenv from requirements.txt on a fresh Debian/Ubuntu machine.
+# Create the project's virtualenv from a requirements file (requirements.txt by default) on a fresh
+# Debian/Ubuntu machine; `make` installs requirements-test.txt on top for the tests.
 # ansible-core 2.19 needs Python >= 3.11: Debian 12 has it as python3; Ubuntu 22.04 has python3.10,
 # so there python3.11 (universe) is installed and used. python3-venv is installed when missing.
-# Usage: scripts/bootstrap.sh VENV_DIR
+# Usage: scripts/bootstrap.sh VENV_DIR [REQUIREMENTS_FILE]
 set -eu
 venv="${1:-.venv}"
+requirements="${2:-requirements.txt}"
 
 apt_install() {
     if [ "$(id -u)" -ne 0 ]; then
@@ -30,6 +32,6 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "bootstrap: creating $venv with $($python --version)"
     "$python" -m venv "$venv"
 fi
-echo "bootstrap: installing requirements.txt into $venv (about a minute on a fresh machine)"
+echo "bootstrap: installing $requirements into $venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet -r requirements.txt
+"$venv/bin/python" -m pip install --quiet -r "$requirements"

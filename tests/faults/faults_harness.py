@@ -1,11 +1,11 @@
 """Machinery shared by the fault tests.
 
 Containers are started from the project's local images with the Docker SDK,
-hardened the way roles/container_stack starts them (read-only root file
+hardened the way roles/compose_stack runs every service (read-only root file
 system, tmpfs /tmp, cap_drop ALL, no-new-privileges, restart unless-stopped,
 memory/CPU/PID limits, credentials as read-only files, ports published on
 127.0.0.1 on free ports). One difference: the images' own health probe runs
-every second instead of every 10-15 s, so that waiting for ``healthy`` takes
+every second instead of every 5 s, so that waiting for ``healthy`` takes
 seconds. Everything is named ``faulttest-<run id>-...``, labelled
 ``io.devops-labs.test=faults`` (not the project label, so the audit and
 rotation playbooks never see it) and removed at the end.
@@ -179,7 +179,7 @@ class Stack:
                 for n in ("api_username", "api_password")}
 
     def run(self, app, name, network=None, env=None, volumes=None, aliases=None):
-        """Start ``app``'s image hardened like container_stack; return (container, base URL)."""
+        """Start ``app``'s image hardened like compose_stack; return (container, base URL)."""
         image = self.client.images.get(IMAGES[app])
         health = dict((image.attrs.get("Config") or {}).get("Healthcheck") or {})
         healthcheck = None
