@@ -87,7 +87,8 @@ def test_no_service_is_a_problem():
 
 
 def test_networks_volumes_secrets_configs_keep_their_docker_names():
-    compose = _render(_stack())["compose"]
+    assert "secrets" not in _render(_stack())["compose"]  # a secret no service mounts is not declared to Compose
+    compose = _render(_stack(web={"image": "x", "secrets": ["pw"], "networks": ["front"]}))["compose"]
     assert compose["name"] == "demo"
     assert compose["networks"]["back"]["name"] == "back" and compose["networks"]["back"]["internal"] is True
     assert compose["networks"]["front"]["internal"] is False

@@ -190,8 +190,10 @@ def compose_project(definition, defaults, labels, argument_specs):
             for net, opts in definition["networks"].items()}
     if definition.get("volumes"):
         compose["volumes"] = {vol: {"name": vol, "labels": dict(stack_labels)} for vol in definition["volumes"]}
-    if secrets:
-        compose["secrets"] = {s: {"file": "./secrets/" + s} for s in sorted(secrets)}
+    # Secrets a service mounts (those only passed through secret_env reach it in its env file).
+    mounted = sorted({e if isinstance(e, str) else e["source"] for svc in services.values() for e in svc.get("secrets") or []})
+    if mounted:
+        compose["secrets"] = {s: {"file": "./secrets/" + s} for s in mounted}
     if configs:
         compose["configs"] = {c: {"file": "./configs/" + c} for c in sorted(configs)}
     published = [{"service": sname, "address": port.rsplit(":", 2)[0] if port.count(":") >= 2 else "0.0.0.0",
