@@ -104,15 +104,16 @@ def run_logged(cmd: list[str], log: Path, label: str) -> dict:
                               stdout=fh, stderr=subprocess.STDOUT)
     seconds = time.monotonic() - started
     loads.append(load())
-    recap, slowest, in_recap = {}, [], False
+    recap, slowest, in_recap, tasks = {}, [], False, 0
     for line in ANSI.sub("", log.read_text(errors="replace")).splitlines():
+        tasks += line.startswith("TASK [")
         if line.startswith("PLAY RECAP"):
             in_recap = True
         elif in_recap and (m := RECAP.match(line.strip())):
             recap[m.group(1)] = {"ok": int(m.group(2)), "changed": int(m.group(3)), "failed": int(m.group(5))}
         elif in_recap and (p := PROFILE.match(line.strip())) and not line.startswith("="):
             slowest.append((p.group(1), float(p.group(2))))
-    result = {"seconds": seconds, "rc": proc.returncode, "recap": recap, "slowest": slowest, "log": log,
+    result = {"seconds": seconds, "rc": proc.returncode, "recap": recap, "slowest": slowest, "log": log, "tasks": tasks,
               "loads": loads, "changed": sum(r["changed"] for r in recap.values()) if recap else -1,
               "failed": sum(r["failed"] for r in recap.values()) if recap else -1}
     progress(f"{label}: exit {proc.returncode} after {seconds:.1f} s, changed={result['changed']} (load {load():.1f})")
@@ -120,7 +121,11 @@ def run_logged(cmd: list[str], log: Path, label: str) -> dict:
 
 
 def slowest_text(result: dict, top: int = 5) -> str:
-    return "; ".join(f"{t} {s:.1f} s" for t, s in result["slowest"][:top]) or "no profile output"
+    """The run's task count, and its slowest tasks (profile_tasks) with what they add up to."""
+    top_tasks = result["slowest"][:top]
+    return (f"{result['tasks']} tasks in {result['seconds']:.1f} s, {result['seconds'] / max(result['tasks'], 1):.2f} s "
+            f"per task on average; the {len(top_tasks)} slowest add up to {sum(s for _, s in top_tasks):.1f} s: "
+            + ("; ".join(f"{t} {s:.1f} s" for t, s in top_tasks) or "no profile output"))
 
 
 def containers() -> dict:
