@@ -30,10 +30,11 @@ SERVICE ?=
 PURGE ?=
 STACK_TAGS = $(if $(STACK),--tags $(STACK),$(if $(STACKS),--tags $(STACKS)))
 
-.PHONY: help up down status logs pipeline test test-fast lint unit syntax molecule molecule-images bootstrap bootstrap-test bench clean
+.PHONY: help up prechecks down status logs pipeline test test-fast lint unit syntax molecule molecule-images bootstrap bootstrap-test bench clean
 
 help:
 	@echo "make up                  bring every stack up on this machine (inventory/local)"
+	@echo "make prechecks           check hosts and inventory before anything changes (ports, disk, versions, registry)"
 	@echo "make status              every stack: services, state, health, address, digest; fails if unwell"
 	@echo "make logs STACK=student  a stack's logs (SERVICE=student-api for one service)"
 	@echo "make down [PURGE=yes]    stop and remove the stacks (STACKS=student,etl); volumes kept unless PURGE=yes"
@@ -65,6 +66,10 @@ PROFILE := ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_roles
 
 up: bootstrap
 	$(PROFILE) ansible-playbook site.yml -i $(INVENTORY)
+
+# Also the first play of site.yml and the pipeline (skip it there: --skip-tags prechecks).
+prechecks: bootstrap
+	ansible-playbook playbooks/prechecks.yml -i $(INVENTORY)
 
 down: bootstrap
 	ansible-playbook playbooks/down.yml -i $(INVENTORY) $(STACK_TAGS) $(if $(filter yes true 1,$(PURGE)),-e compose_stack_purge=true)
