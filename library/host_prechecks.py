@@ -20,7 +20,7 @@ description:
   - "Disk: free bytes (for an unprivileged user) on the file system of each O(disk) path (the nearest existing
     parent when the path does not exist yet), and under Docker's data root (C(docker info)) with
     O(docker_data_root_min_free)."
-  - "Versions: Docker Engine (server) at least O(docker_min_version); Compose v2 (C(docker compose version))
+  - "Versions: Docker Engine (server, C(docker version)) at least O(docker_min_version); Compose v2 (C(docker compose version))
     in [O(compose_min_version), O(compose_max_version)). When Docker is not installed on the host yet, the
     version and data root checks are skipped with a note (site.yml installs Docker first)."
   - "Registry: C(GET /v2/) of O(registry_url) with the credentials must answer 200."
@@ -90,6 +90,10 @@ options:
       - Free space needed under Docker's data root (images, volumes), in bytes or with a unit; V(0) skips it.
     type: str
     default: "0"
+  docker_data_root_variable:
+    description: The variable that sets O(docker_data_root_min_free), named in the message.
+    type: str
+    default: docker_data_root_min_free
   docker_min_version:
     description: Lowest Docker Engine version; empty skips the check.
     type: str
@@ -206,6 +210,7 @@ ARGUMENT_SPEC = dict(
         variable=dict(type="str", default=""),
     )),
     docker_data_root_min_free=dict(type="str", default="0"),
+    docker_data_root_variable=dict(type="str", default="docker_data_root_min_free"),
     docker_min_version=dict(type="str", default=""),
     compose_min_version=dict(type="str", default=""),
     compose_max_version=dict(type="str", default=""),
@@ -459,15 +464,16 @@ class Prechecks:
             return
         if not self.docker_installed():
             return  # said once by check_versions
-        client = self.client()
         root = "/var/lib/docker"
-        if client is not None:
-            try:
-                root = client.info().get("DockerRootDir") or root
-            except Exception as exc:  # pylint: disable=broad-except
-                self.notes.append("Docker's data root not known (%s): %s measured" % (exc, root))
+        docker = self.module.get_bin_path("docker")
+        if docker:
+            rc, out, _err = self.module.run_command([docker, "info", "--format", "{{.DockerRootDir}}"])
+            if rc == 0 and out.strip().startswith("/"):
+                root = out.strip()
+            else:
+                self.notes.append("Docker's data root not known (docker info rc %d): %s measured" % (rc, root))
         self.check_disk_path(root, self.params["docker_data_root_min_free"], "Docker's data root: images, volumes",
-                             "docker_data_root_min_free")
+                             self.params["docker_data_root_variable"])
 
     # -- versions
     def check_versions(self):
@@ -478,15 +484,16 @@ class Prechecks:
             return
         if not wants:
             return
-        client = self.client()
-        if client is None:
-            self.problems.append("Docker Engine does not answer: %s; start it (systemctl start docker) or run "
-                                 "playbooks/docker.yml" % self._client_error)
+        docker = self.module.get_bin_path("docker")
+        if not docker:
+            self.notes.append("no docker command on PATH (only the engine's socket): versions not checked")
             return
-        try:
-            self.docker_version = str(client.version().get("Version") or "")
-        except Exception as exc:  # pylint: disable=broad-except
-            self.problems.append("Docker Engine did not say its version: %s" % exc)
+        rc, out, err = self.module.run_command([docker, "version", "--format", "{{.Server.Version}}"])
+        if rc != 0 or not out.strip():
+            self.problems.append("Docker Engine does not answer (docker version: %s): start it (systemctl start "
+                                 "docker) or run playbooks/docker.yml" % ((err or out).strip() or "rc %d" % rc))
+            return
+        self.docker_version = out.strip()
         minimum = self.params["docker_min_version"]
         if minimum and self.docker_version and _version(self.docker_version) < _version(minimum):
             self.problems.append(

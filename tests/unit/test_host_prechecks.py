@@ -158,18 +158,26 @@ def test_a_registry_refusing_the_credentials():
     assert good["problems"] == []
 
 
-def _fake_docker(tmp_path, monkeypatch, compose_output):
+def _fake_docker(tmp_path, monkeypatch, engine, compose):
+    """A docker command that answers like the real one: docker version, docker compose version, docker info."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "docker"
-    script.write_text("#!/bin/sh\necho '%s'\n" % compose_output)
+    script.write_text(textwrap.dedent("""\
+        #!/bin/sh
+        case "$1 $2" in
+          "version --format") echo '%s' ;;
+          "compose version") echo '%s' ;;
+          "info --format") echo '%s' ;;
+          *) exit 1 ;;
+        esac
+    """ % (engine, compose, tmp_path)))
     script.chmod(0o755)
     monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
 
 
 def test_a_compose_outside_the_range(tmp_path, monkeypatch):
-    _fake_docker(tmp_path, monkeypatch, "2.10.2")
-    monkeypatch.setattr(host_prechecks.Prechecks, "client", lambda self: _Client())
+    _fake_docker(tmp_path, monkeypatch, "20.10.24", "2.10.2")
     result = run_module(host_prechecks, {"docker_min_version": "20.10.0", "compose_min_version": "2.18.0",
                                          "compose_max_version": "3.0.0"})
     assert result["failed"]
@@ -179,13 +187,26 @@ def test_a_compose_outside_the_range(tmp_path, monkeypatch):
 
 
 def test_an_engine_too_old(tmp_path, monkeypatch):
-    _fake_docker(tmp_path, monkeypatch, "2.26.1")
-    monkeypatch.setattr(host_prechecks.Prechecks, "client", lambda self: _Client("19.03.1"))
+    _fake_docker(tmp_path, monkeypatch, "19.03.1", "2.26.1")
     result = run_module(host_prechecks, {"docker_min_version": "20.10.0", "compose_min_version": "2.18.0"})
     assert result["problems"] == [
         "Docker Engine 19.03.1 is older than 20.10.0, the oldest this project runs on: upgrade it "
         "(playbooks/docker.yml, docker_engine_source) or lower prechecks_docker_min_version"]
     assert result["compose_version"] == "2.26.1"
+
+
+def test_an_engine_that_does_not_answer(tmp_path, monkeypatch):
+    _fake_docker(tmp_path, monkeypatch, "", "2.26.1")
+    result = run_module(host_prechecks, {"docker_min_version": "20.10.0", "compose_min_version": "2.18.0"})
+    assert result["failed"] and result["problems"][0].startswith("Docker Engine does not answer")
+
+
+def test_the_data_root_docker_reports_is_measured(tmp_path, monkeypatch):
+    _fake_docker(tmp_path, monkeypatch, "20.10.24", "2.26.1")
+    result = run_module(host_prechecks, {"docker_data_root_min_free": "100T"})
+    assert result["failed"]
+    assert result["problems"][0].startswith("disk: %s (Docker's data root: images, volumes) has " % tmp_path)
+    assert result["problems"][0].endswith("or lower docker_data_root_min_free")
 
 
 def test_no_docker_yet_is_a_note_not_a_failure(tmp_path, monkeypatch):
@@ -197,16 +218,6 @@ def test_no_docker_yet_is_a_note_not_a_failure(tmp_path, monkeypatch):
     assert result["notes"] == ["Docker is not installed on this host yet: engine and Compose versions and its data "
                                "root not checked (site.yml installs Docker first)"]
 
-
-class _Client:
-    def __init__(self, version="20.10.24"):
-        self._version = version
-
-    def version(self):
-        return {"Version": self._version}
-
-    def info(self):
-        return {"DockerRootDir": "/var/lib/docker"}
 
 
 @pytest.mark.docker
