@@ -46,8 +46,10 @@ def _free_port():
 
 
 def _containers():
+    """The project's containers (the engine may be shared: other containers come and go)."""
     try:
-        out = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run(["docker", "ps", "-aq", "--filter", "label=io.devops-labs.project"],
+                             capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return sorted(out.stdout.split()) if out.returncode == 0 else None
@@ -93,5 +95,5 @@ def test_prechecks_fail_before_any_change_with_one_line_per_problem(tmp_path):
     assert "localhost: registry http://127.0.0.1:%d does not answer from this host" % registry_port in out
     assert "changed=0" in out
     assert not stacks_dir.exists(), "the prechecks created the stacks directory"
-    assert _containers() == before, "the prechecks changed the containers"
+    assert _containers() == before, "the prechecks changed the project's containers"
     print("prechecks playbook failed as expected in %.1f s" % elapsed)
