@@ -24,8 +24,9 @@ description:
     in [O(compose_min_version), O(compose_max_version)). When Docker is not installed on the host yet, the
     version and data root checks are skipped with a note (site.yml installs Docker first)."
   - "Registry: C(GET /v2/) of O(registry_url) with the credentials must answer 200."
-  - Shares its HTTP client (C(module_utils/labs_http.py)) and Docker access (C(module_utils/labs_docker.py))
-    with the other modules of the project.
+  - Asks Docker through the C(docker) command (C(docker version), C(docker compose version), C(docker info),
+    C(docker ps --filter publish=PORT)), so the Docker SDK for Python is not needed; shares its HTTP client
+    (C(module_utils/labs_http.py)) with the other modules of the project.
 version_added: "1.0.0"
 author: devops-labs
 extends_documentation_fragment:
@@ -190,9 +191,7 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.formatters import bytes_to_human, human_to_bytes
-from ansible.module_utils.labs_docker import (
-    DockerAccessError, docker_argument_spec, get_client, list_containers, published_ports,
-)
+from ansible.module_utils.labs_docker import docker_argument_spec
 from ansible.module_utils.labs_http import HttpError, request, tls_argument_spec
 
 ARGUMENT_SPEC = dict(
@@ -328,24 +327,12 @@ class Prechecks:
         self.listeners = []
         self.docker_version = ""
         self.compose_version = ""
-        self._client = None
-        self._client_error = None
-        self._docker_checked = False
 
     # -- Docker access, asked only when needed
     def docker_installed(self):
         host = self.params["docker_host"] or ""
         socket_path = host[len("unix://"):] if host.startswith("unix://") else ""
         return bool(self.module.get_bin_path("docker")) or (bool(socket_path) and os.path.exists(socket_path))
-
-    def client(self):
-        if not self._docker_checked:
-            self._docker_checked = True
-            try:
-                self._client = get_client(self.params["docker_host"], timeout=self.params["timeout"])
-            except DockerAccessError as exc:
-                self._client_error = str(exc)
-        return self._client
 
     # -- ports
     def check_ports(self):
@@ -405,29 +392,30 @@ class Prechecks:
                     % (address, port, _where(entry), holder, item["address"], port, _fix(entry)))
 
     def docker_proxy_verdict(self, address, port, entry):
-        """None when the project's own container (of the same stack) publishes the port, else who holds it."""
-        client = self.client()
-        if client is None:
-            return "docker-proxy (Docker did not say for which container: %s)" % self._client_error
+        """None when the project's own container (of the same stack) publishes the port, else who holds it.
+
+        Asks the docker command (present wherever docker-proxy is; the Python SDK may not be)."""
+        docker = self.module.get_bin_path("docker")
+        if not docker:
+            return "docker-proxy (no docker command to ask which container it serves)"
         label_key, _, label_value = self.params["project_label"].partition("=")
-        try:
-            containers = list_containers(client)
-        except DockerAccessError as exc:
-            return "docker-proxy (Docker did not say for which container: %s)" % exc
-        for inspect in containers:
-            for _cport, host_ip, host_port in published_ports(inspect):
-                if str(host_port) != str(port) or not collides(host_ip, address):
-                    continue
-                name = (inspect.get("Name") or "").lstrip("/")
-                labels = (inspect.get("Config") or {}).get("Labels") or {}
-                if labels.get(label_key) != label_value:
-                    return "container %s (not this project's: no label %s), through docker-proxy" % (
-                        name, self.params["project_label"])
-                stack = labels.get("io.devops-labs.stack") or labels.get("com.docker.compose.project")
-                if entry["stack"] and stack and stack != entry["stack"]:
-                    return "container %s of the project's stack %s, through docker-proxy" % (name, stack)
-                return None
-        return "docker-proxy for a container Docker no longer lists (restart Docker to free it)"
+        rc, out, err = self.module.run_command([
+            docker, "ps", "--filter", "publish=%d" % port, "--format",
+            '{{.Names}}\t{{.Label "%s"}}\t{{.Label "io.devops-labs.stack"}}\t{{.Ports}}' % label_key])
+        if rc != 0:
+            return "docker-proxy (Docker did not say for which container: %s)" % ((err or out).strip() or rc)
+        for line in out.splitlines():
+            name, project, stack, ports = (line.split("\t") + ["", "", "", ""])[:4]
+            bound = re.findall(r"(?:^|, )\[?([0-9a-fA-F.:]*?)\]?:%d->" % port, ports)
+            if not any(collides(host_ip or "0.0.0.0", address) for host_ip in bound):
+                continue
+            if project != label_value:
+                return "container %s (not this project's: no label %s), through docker-proxy" % (
+                    name, self.params["project_label"])
+            if entry["stack"] and stack and stack != entry["stack"]:
+                return "container %s of the project's stack %s, through docker-proxy" % (name, stack)
+            return None
+        return "docker-proxy for a container Docker does not list (restart Docker to free it)"
 
     # -- disk
     def free_bytes(self, path):
