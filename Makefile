@@ -30,16 +30,18 @@ SERVICE ?=
 PURGE ?=
 STACK_TAGS = $(if $(STACK),--tags $(STACK),$(if $(STACKS),--tags $(STACKS)))
 
-.PHONY: help up down status logs pipeline test test-fast lint unit syntax molecule molecule-images bootstrap bootstrap-test bench clean
+.PHONY: help up prechecks down status logs pipeline test test-deps test-deps-check test-fast lint unit syntax molecule molecule-images bootstrap bootstrap-test bench clean
 
 help:
 	@echo "make up                  bring every stack up on this machine (inventory/local)"
+	@echo "make prechecks           check hosts and inventory before anything changes (ports, disk, versions, registry)"
 	@echo "make status              every stack: services, state, health, address, digest; fails if unwell"
 	@echo "make logs STACK=student  a stack's logs (SERVICE=student-api for one service)"
 	@echo "make down [PURGE=yes]    stop and remove the stacks (STACKS=student,etl); volumes kept unless PURGE=yes"
 	@echo "make pipeline            build -> push -> redeploy what changed -> health gate"
 	@echo "make test                lint + unit tests + syntax checks + every Molecule scenario (what CI runs)"
 	@echo "make test-fast           lint + unit tests + syntax checks"
+	@echo "make test-deps           apt-get install what the tests need (php, chromium, docker-registry, ...)"
 	@echo "make molecule            Molecule scenarios only (SCENARIOS='docker_engine base_image' to choose)"
 	@echo "make bench               benchmarks (need the stacks up: make up); write bench/RESULTS.md"
 	@echo "INVENTORY=inventory/ec2 runs any of these against the EC2 hosts"
@@ -66,6 +68,10 @@ PROFILE := ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_roles
 up: bootstrap
 	$(PROFILE) ansible-playbook site.yml -i $(INVENTORY)
 
+# Also the first play of site.yml and the pipeline (skip it there: --skip-tags prechecks).
+prechecks: bootstrap
+	ansible-playbook playbooks/prechecks.yml -i $(INVENTORY)
+
 down: bootstrap
 	ansible-playbook playbooks/down.yml -i $(INVENTORY) $(STACK_TAGS) $(if $(filter yes true 1,$(PURGE)),-e compose_stack_purge=true)
 
@@ -79,9 +85,18 @@ pipeline: bootstrap
 	$(PROFILE) ansible-playbook playbooks/pipeline.yml -i $(INVENTORY)
 
 # The images are built before pytest so the tests that run containers (marker docker) use them.
-test: lint syntax molecule-images unit molecule
+# test-deps-check comes first: a machine without php, chromium, docker-registry, ... stops at once with
+# their names and apt packages (`make test-deps` installs them, as .ci/run does) instead of skipping tests.
+test: test-deps-check lint syntax molecule-images unit molecule
 
-test-fast: lint unit syntax
+test-fast: test-deps-check lint unit syntax
+
+# The system packages the tests use (scripts/test_deps.py declares them once), installed with apt.
+test-deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$(/usr/bin/python3 scripts/test_deps.py --apt-packages)
+
+test-deps-check: bootstrap-test
+	python3 scripts/test_deps.py
 
 lint: bootstrap-test
 	yamllint --strict .

@@ -66,7 +66,9 @@ def test_pipeline_has_the_four_stages_and_imports_existing_stack_playbooks():
     order = [play["tags"][0] for play in plays]
     assert order.index("build") < order.index("push") < order.index("deploy") < order.index("health")
     imports = {play["tags"][0]: play for play in plays if play.get("ansible.builtin.import_playbook")}
-    assert sorted(imports) == ["deploy", "health"]
+    assert sorted(imports) == ["deploy", "health", "prechecks"]
+    assert order[0] == "prechecks" and imports["prechecks"]["ansible.builtin.import_playbook"] == "prechecks.yml"
+    assert "always" in imports["prechecks"]["tags"]
     for stage, verb in (("deploy", "redeploy"), ("health", "checks")):
         assert imports[stage]["ansible.builtin.import_playbook"] == "stacks.yml"
         assert imports[stage]["vars"] == {"compose_stack_action": verb}
@@ -78,11 +80,12 @@ def test_pipeline_has_the_four_stages_and_imports_existing_stack_playbooks():
 def test_jenkinsfile_runs_each_stage_through_the_pipeline_playbook():
     text = (ROOT / "Jenkinsfile").read_text()
     stages = re.findall(r"stage\('([^']+)'\)", text)
-    assert stages == ["Checkout", "Build images", "Push", "Deploy", "Health check"]
+    assert stages == ["Checkout", "Prechecks", "Build images", "Push", "Deploy", "Health check"]
     assert "parallel branches" in text
     assert "playbooks/pipeline.yml" in text
+    assert "--tags prechecks" in text
     for tag in ("build", "push", "deploy", "health"):
-        assert f"--tags {tag}" in text
+        assert f"--skip-tags prechecks --tags {tag}" in text
 
 
 def test_registry_playbooks_target_the_registry_group_then_its_clients():

@@ -23,7 +23,6 @@ bcrypt = pytest.importorskip("bcrypt")
 
 REGISTRY_BIN = shutil.which("docker-registry")
 CONFIG = Path(__file__).resolve().parents[1] / "config.yml"
-pytestmark = pytest.mark.skipif(REGISTRY_BIN is None, reason="docker-registry binary absent: apt-get install docker-registry")
 USER, PASSWORD = "labs", "Zq8wY3kV0pLr7TnB2xCe5MaH9sUd4GfJ"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))

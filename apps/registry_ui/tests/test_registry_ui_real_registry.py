@@ -20,8 +20,6 @@ import requests
 
 REGISTRY_BIN = shutil.which("docker-registry")
 HTPASSWD_BIN = shutil.which("htpasswd")
-pytestmark = pytest.mark.skipif(REGISTRY_BIN is None,
-                                reason="docker-registry binary absent: apt-get install docker-registry")
 USER, PASSWORD = "ui-bot", "real-reg-pass"
 
 
