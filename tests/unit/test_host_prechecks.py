@@ -229,8 +229,9 @@ def test_a_port_the_project_holds_is_fine_for_its_stack_and_named_for_another():
         client = labs_docker.get_client()
     except labs_docker.DockerAccessError as exc:
         pytest.skip("no Docker engine answers: %s" % exc)
-    held = [(inspect, binding) for inspect in labs_docker.list_containers(client, label="io.devops-labs.project")
-            for binding in labs_docker.published_ports(inspect) if binding[2]]
+    # The project's own containers only: other tests' containers (tests/faults) carry the label with another value.
+    project = labs_docker.list_containers(client, label="io.devops-labs.project=devops-labs")
+    held = [(inspect, binding) for inspect in project for binding in labs_docker.published_ports(inspect) if binding[2]]
     if not held:
         pytest.skip("no project container publishes a port here (make up)")
     inspect, (_cport, host_ip, host_port) = held[0]
