@@ -56,7 +56,7 @@ def main() -> int:
         lines.append(f"| {name} | {len(times)} | {m:.2f} | {min(times):.2f} | {max(times):.2f} | <= {TARGET_S} s | {verdict} |")
     lines.append("")
     lines.append("From `GET /traceback` (PID 1 exits 1) until `GET /` answers 200 again: Docker's restart "
-                 f"(policy unless-stopped) plus the app's start. Each crash {args.spacing:.0f} s after the previous recovery.")
+                 f"(policy always) plus the app's start. Each crash {args.spacing:.0f} s after the previous recovery.")
     print(write_section("recovery", "\n".join(lines)))
     return 0
 

@@ -24,7 +24,9 @@ description:
     V(no_memory_limit) (medium),
     V(writable_rootfs) (low; unless the container is in O(writable_rootfs_allowed)),
     V(no_healthcheck) (low),
-    V(no_restart_policy) (low)."
+    V(no_restart_policy) (low),
+    V(restart_not_always) (low; V(unless-stopped) or V(on-failure): Docker 20.10 does not start such a container
+    again after dockerd is killed, only V(always) comes back by itself)."
   - Findings are returned as data. The module fails when a finding at or above O(fail_on) remains
     after O(exceptions) are applied.
   - Talks to the Docker Engine API through the Docker SDK for Python, never the C(docker) CLI.
@@ -203,6 +205,7 @@ CHECKS = (
     "writable_rootfs",
     "no_healthcheck",
     "no_restart_policy",
+    "restart_not_always",
 )
 
 # What a container gets from Docker (20.10 .. 28) unless capabilities are dropped.
@@ -325,6 +328,9 @@ def audit_container(inspect, cap_allowlist=(), writable_rootfs_allowed=(),
     policy = (host.get("RestartPolicy") or {}).get("Name") or "no"
     if policy == "no":
         findings.append(_finding(name, "no_restart_policy", "low", "no restart policy"))
+    elif policy != "always":
+        findings.append(_finding(name, "restart_not_always", "low",
+                                 "restart policy %s: not started again after a dockerd crash (use always)" % policy))
 
     return findings
 

@@ -2,7 +2,7 @@
 
 Containers are started from the project's local images with the Docker SDK,
 hardened the way roles/compose_stack runs every service (read-only root file
-system, tmpfs /tmp, cap_drop ALL, no-new-privileges, restart unless-stopped,
+system, tmpfs /tmp, cap_drop ALL, no-new-privileges, restart always,
 memory/CPU/PID limits, credentials as read-only files, ports published on
 127.0.0.1 on free ports). One difference: the images' own health probe runs
 every second instead of every 5 s, so that waiting for ``healthy`` takes
@@ -191,7 +191,7 @@ class Stack:
         container = self.client.containers.create(
             IMAGES[app], name=PREFIX + name, detach=True, environment=env or {},
             labels=LABELS, read_only=True, tmpfs={"/tmp": ""}, cap_drop=["ALL"],
-            security_opt=["no-new-privileges"], restart_policy={"Name": "unless-stopped"},
+            security_opt=["no-new-privileges"], restart_policy={"Name": "always"},
             mem_limit="256m", nano_cpus=1_000_000_000, pids_limit=256,
             ports={"%d/tcp" % PORTS[app]: ("127.0.0.1", port)},
             volumes=volumes or {}, healthcheck=healthcheck,

@@ -39,7 +39,7 @@ def test_hardening_defaults_reach_every_service():
     assert svc["cap_drop"] == ["ALL"]
     assert svc["read_only"] is True
     assert svc["security_opt"] == ["no-new-privileges:true"]
-    assert svc["restart"] == "unless-stopped"
+    assert svc["restart"] == "always"
     assert svc["mem_limit"] == "256m" and svc["pids_limit"] == 256
     assert svc["healthcheck"] == {"interval": "5s"}
     assert svc["logging"]["options"]["max-size"] == "10m"

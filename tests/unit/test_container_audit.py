@@ -199,6 +199,17 @@ def test_restart_policy(policy, flagged):
     assert ("no_restart_policy" in checks(findings)) is flagged
 
 
+@pytest.mark.parametrize("policy, flagged", [
+    ({"Name": "unless-stopped"}, True), ({"Name": "on-failure", "MaximumRetryCount": 3}, True),
+    ({"Name": "always"}, False), ({"Name": "no"}, False),
+])
+def test_restart_policy_other_than_always_is_lost_on_a_daemon_crash(policy, flagged):
+    findings = audit_container(hardened(RestartPolicy=policy), cap_allowlist=["NET_BIND_SERVICE"])
+    assert ("restart_not_always" in checks(findings)) is flagged
+    if flagged:
+        assert policy["Name"] in by_check(findings, "restart_not_always")["message"]
+
+
 # --- exceptions, counts, thresholds ---------------------------------------------
 
 def test_exceptions_remove_findings_and_keep_their_reason():
