@@ -154,6 +154,14 @@ services:
       description: State.OOMKilled.
       type: bool
       sample: false
+    oom_events:
+      description:
+        - How many C(oom) events Docker reported for the container in the last 24 hours. A container whose main
+          process was killed by its memory limit and restarted by its restart policy shows here (and in the
+          table's NOTE as V(OOM xN)) although State.OOMKilled is false again.
+        - Docker keeps its events in memory; a restart of dockerd forgets them.
+      type: int
+      sample: 0
     unwell:
       description: Why the row is unwell; empty when it is fine.
       type: list
@@ -188,6 +196,7 @@ stacks_checked:
 
 import calendar
 import re
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.labs_docker import (
@@ -327,7 +336,7 @@ def last_health_output(inspect):
 def build_row(stack, service, kind, inspect=None, image=None):
     """One status row from a container's inspect dict (None: no container) and its image's."""
     row = dict(stack=stack, service=service, kind=kind, container="", health="", restarts=0,
-               ports="", image="", image_id="", digest="", started_at="", oom_killed=False)
+               ports="", image="", image_id="", digest="", started_at="", oom_killed=False, oom_events=0)
     if inspect is None:
         row["state"] = "never run" if kind == "oneshot" else "missing"
         return row
@@ -375,10 +384,11 @@ def unwell_reasons(row, inspect=None):
     return reasons
 
 
-def stack_rows(stack, inspects, images):
+def stack_rows(stack, inspects, images, ooms=None):
     """Rows of one stack (a dict of the ``stacks`` option) from its containers' inspect dicts.
 
-    ``images`` maps an image ID to its inspect dict (or None when unknown).
+    ``images`` maps an image ID to its inspect dict (or None when unknown); ``ooms`` a container ID to its
+    number of ``oom`` events.
     """
     name = stack["name"]
     by_service = {}
@@ -390,6 +400,8 @@ def stack_rows(stack, inspects, images):
     def add(service, kind, inspect):
         image = images.get(inspect.get("Image")) if inspect else None
         row = build_row(name, service, kind, inspect, image)
+        if inspect:
+            row["oom_events"] = (ooms or {}).get(inspect.get("Id"), 0)
         row["unwell"] = unwell_reasons(row, inspect)
         rows.append(row)
 
@@ -420,6 +432,8 @@ def row_note(row):
         notes.append("one-shot" if row["kind"] == "oneshot" else "undeclared")
     if row["oom_killed"]:
         notes.append("OOM killed")
+    if row.get("oom_events"):
+        notes.append("OOM x%d" % row["oom_events"])
     if row.get("unwell"):
         notes.append("UNWELL")
     return ", ".join(notes)
@@ -454,11 +468,32 @@ def check_stacks(stacks):
     return errors
 
 
-def status(stacks, containers_of, image_of):
+def count_ooms(events):
+    """Container ID -> number of ``oom`` events, from Docker event dicts."""
+    counts = {}
+    for event in events:
+        if event.get("Type", "container") == "container" and (event.get("Action") or event.get("status")) == "oom":
+            cid = event.get("id") or (event.get("Actor") or {}).get("ID")
+            counts[cid] = counts.get(cid, 0) + 1
+    return counts
+
+
+def oom_events(client, label, window=86400):
+    """The ``oom`` events Docker still holds for the containers carrying ``label`` (the last ``window`` s).
+
+    Written here because neither the SDK nor community.docker summarises events; dockerd keeps them in memory.
+    """
+    until = int(time.time())
+    return list(client.api.events(since=until - window, until=until, decode=True,
+                                  filters={"type": "container", "event": "oom", "label": label}))
+
+
+def status(stacks, containers_of, image_of, ooms_of=None):
     """Result dict (without ``changed``).
 
     ``containers_of(stack name)`` returns the inspect dicts of the project's containers,
-    ``image_of(image ID)`` the image's inspect dict or None.
+    ``image_of(image ID)`` the image's inspect dict or None, ``ooms_of(stack name)`` container ID -> number of
+    ``oom`` events (None: not asked).
     """
     rows = []
     images = {}
@@ -468,7 +503,7 @@ def status(stacks, containers_of, image_of):
             image_id = inspect.get("Image")
             if image_id and image_id not in images:
                 images[image_id] = image_of(image_id)
-        rows.extend(stack_rows(stack, inspects, images))
+        rows.extend(stack_rows(stack, inspects, images, ooms_of(stack["name"]) if ooms_of else None))
     unwell = ["%s/%s: %s" % (r["stack"], r["service"], ", ".join(r["unwell"])) for r in rows if r["unwell"]]
     undeclared = ["%s/%s: container %s, %s" % (r["stack"], r["service"], r["container"], r["state"])
                   for r in rows if r["kind"] == "undeclared"]
@@ -490,7 +525,8 @@ def main():
         result = status(
             params["stacks"],
             lambda name: list_containers(client, label="%s=%s" % (PROJECT_LABEL, name), all=True),
-            lambda image_id: inspect_image(client, image_id))
+            lambda image_id: inspect_image(client, image_id),
+            lambda name: count_ooms(oom_events(client, "%s=%s" % (PROJECT_LABEL, name))))
     except DockerAccessError as exc:
         module.fail_json(msg=str(exc))
 

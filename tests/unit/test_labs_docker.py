@@ -61,6 +61,11 @@ class FakeAPI:
             listed = [c for c in listed if self.fake.matches(c, all, filters)]
         return [{"Id": c["Id"]} for c in listed]
 
+    def events(self, since=None, until=None, decode=False, filters=None):
+        self.fake.calls.append(("events", filters))
+        assert decode and since is not None and until is not None, "bounded, decoded event reads only"
+        return iter(copy.deepcopy(getattr(self.fake, "events", [])))
+
     def inspect_image(self, image):
         self.fake.calls.append(("inspect_image", image))
         if isinstance(self.fake.images.get(image), Exception):

@@ -80,7 +80,7 @@ def test_healthy_stack():
         "stack": "api_pair", "service": "api-backend", "kind": "service", "container": "api-backend",
         "state": "running", "health": "healthy", "restarts": 0, "ports": "127.0.0.1:18081->8000/tcp",
         "image": "127.0.0.1:5001/labs/api_backend:1.0.0", "image_id": IMAGE_ID, "digest": DIGEST,
-        "started_at": "2026-11-21T20:57:42.504182294Z", "oom_killed": False, "unwell": []}
+        "started_at": "2026-11-21T20:57:42.504182294Z", "oom_killed": False, "oom_events": 0, "unwell": []}
     result = status([API], lambda name: [compose("api_pair", "api-frontend"), compose("api_pair", "api-backend")],
                     IMAGES.get)
     assert result["unwell"] == [] and result["undeclared"] == [] and result["stacks_checked"] == 1
@@ -341,3 +341,32 @@ def test_inspect_data_is_not_modified():
     status(STACKS, lambda name: [i for i in inspects
                                  if i["Config"]["Labels"]["com.docker.compose.project"] == name], IMAGES.get)
     assert inspects == before
+
+
+# --- OOM kills that the restart policy already repaired ----------------------------
+
+def test_count_ooms_counts_only_container_oom_events():
+    events = [{"Type": "container", "Action": "oom", "id": "c1"}, {"Type": "container", "Action": "oom", "id": "c1"},
+              {"Type": "container", "Action": "die", "id": "c1"}, {"status": "oom", "id": "c2"},
+              {"Type": "network", "Action": "oom", "id": "n1"}]
+    assert stack_status.count_ooms(events) == {"c1": 2, "c2": 1}
+
+
+def test_a_restarted_oom_killed_service_is_well_but_noted():
+    backend = compose("api_pair", "api-backend")
+    backend["RestartCount"] = 1
+    rows = stack_rows(API, [compose("api_pair", "api-frontend"), backend], IMAGES, {backend["Id"]: 1})
+    row = {r["service"]: r for r in rows}["api-backend"]
+    assert row["oom_events"] == 1 and row["oom_killed"] is False and row["unwell"] == []
+    table = render_table(rows)
+    assert "OOM x1" in [line for line in table if line.split()[1] == "api-backend"][0]
+    assert "OOM" not in [line for line in table if line.split()[1] == "api-frontend"][0]
+
+
+def test_main_reads_the_oom_events_of_each_stack(monkeypatch):
+    inspects = healthy_host()
+    fake = fake_engine(monkeypatch, inspects)
+    fake.events = [{"Type": "container", "Action": "oom", "id": inspects[0]["Id"]}]
+    result = run_module(stack_status, dict(stacks=[dict(API)], fail_on_unwell=False))
+    assert ("events", {"type": "container", "event": "oom", "label": "com.docker.compose.project=api_pair"}) in fake.calls
+    assert {r["service"]: r["oom_events"] for r in result["services"]} == {"api-backend": 1, "api-frontend": 0}
