@@ -30,7 +30,7 @@ SERVICE ?=
 PURGE ?=
 STACK_TAGS = $(if $(STACK),--tags $(STACK),$(if $(STACKS),--tags $(STACKS)))
 
-.PHONY: help up prechecks down status logs pipeline test test-deps test-deps-check test-fast lint unit syntax molecule molecule-images bootstrap bootstrap-test bench clean
+.PHONY: help up prechecks down status logs pipeline rollback test test-deps test-deps-check test-fast lint unit syntax molecule molecule-images bootstrap bootstrap-test bench clean
 
 help:
 	@echo "make up                  bring every stack up on this machine (inventory/local)"
@@ -38,7 +38,8 @@ help:
 	@echo "make status              every stack: services, state, health, address, digest; fails if unwell"
 	@echo "make logs STACK=student  a stack's logs (SERVICE=student-api for one service)"
 	@echo "make down [PURGE=yes]    stop and remove the stacks (STACKS=student,etl); volumes kept unless PURGE=yes"
-	@echo "make pipeline            build -> push -> redeploy what changed -> health gate"
+	@echo "make pipeline            build -> push -> redeploy what changed -> health gate (a failed gate rolls back)"
+	@echo "make rollback STACK=student [SERVICE=student-api]  go back one recorded deploy"
 	@echo "make test                lint + unit tests + syntax checks + every Molecule scenario (what CI runs)"
 	@echo "make test-fast           lint + unit tests + syntax checks"
 	@echo "make test-deps           apt-get install what the tests need (php, chromium, docker-registry, ...)"
@@ -83,6 +84,11 @@ logs: bootstrap
 
 pipeline: bootstrap
 	$(PROFILE) ansible-playbook playbooks/pipeline.yml -i $(INVENTORY)
+
+# One stack (STACK=x, its tag) goes back one good deploy (deployed.json); SERVICE=y for one service.
+rollback: bootstrap
+	@test -n "$(STACK)" || { echo "make rollback needs STACK=<stack tag>, e.g. STACK=student" >&2; exit 2; }
+	ansible-playbook playbooks/rollback.yml -i $(INVENTORY) --tags $(STACK) $(if $(SERVICE),-e '{"compose_stack_services": ["$(SERVICE)"]}')
 
 # The images are built before pytest so the tests that run containers (marker docker) use them.
 # test-deps-check comes first: a machine without php, chromium, docker-registry, ... stops at once with

@@ -193,3 +193,71 @@ def test_outdated_services_are_those_whose_image_changed_or_that_are_missing():
     containers[0]["ImageID"] = "sha256:new-api"
     containers.append({"ImageID": "sha256:db", "Labels": {"com.docker.compose.service": "db"}})
     assert flt.outdated(["api", "web", "db"], compose, images, containers) == []
+
+
+# --- deploy history (deployed.json) and rollback --------------------------------
+
+COMPOSE = {"api": {"image": "labs/api:latest"}, "web": {"image": "labs/web:latest"}}
+
+
+def _state(api, web):
+    return {"api": {"image": "labs/api:latest", "id": api}, "web": {"image": "labs/web:latest", "id": web}}
+
+
+def test_deployed_names_the_image_id_of_each_long_running_service():
+    containers = [
+        {"ImageID": "sha256:a1", "Labels": {"com.docker.compose.service": "api"}},
+        {"ImageID": "sha256:w1", "Labels": {"com.docker.compose.service": "web"}},
+        {"ImageID": "sha256:job", "Labels": {"com.docker.compose.service": "api", "com.docker.compose.oneoff": "True"}},
+    ]
+    assert flt.deployed(["api", "web"], COMPOSE, containers) == _state("sha256:a1", "sha256:w1")
+    # A service without a container (not started yet) is not recorded.
+    assert flt.deployed(["api", "web"], COMPOSE, containers[:1]) == {"api": {"image": "labs/api:latest", "id": "sha256:a1"}}
+
+
+def test_history_appends_only_a_new_state_and_keeps_the_last_n():
+    history = flt.history_add([], _state("a1", "w1"), "t1")
+    assert history == [{"at": "t1", "services": _state("a1", "w1")}]
+    assert flt.history_add(history, _state("a1", "w1"), "t2") == history  # same state: idempotent
+    assert flt.history_add(history, {}, "t2") == history  # nothing running: nothing recorded
+    for i in range(2, 8):
+        history = flt.history_add(history, _state("a%d" % i, "w1"), "t%d" % i)
+    assert [h["at"] for h in history] == ["t3", "t4", "t5", "t6", "t7"]
+
+
+def test_rollback_back_goes_to_the_previous_deploy_and_drops_the_last():
+    history = [{"at": "t1", "services": _state("a1", "w1")}, {"at": "t2", "services": _state("a2", "w2")}]
+    plan = flt.rollback_plan(history, _state("a2", "w2"), "demo")
+    assert plan["restore"] == _state("a1", "w1")
+    assert plan["history"] == history[:1]
+
+
+def test_rollback_back_of_one_service_keeps_the_others_current():
+    history = [{"at": "t1", "services": _state("a1", "w1")}, {"at": "t2", "services": _state("a2", "w2")}]
+    plan = flt.rollback_plan(history, _state("a2", "w2"), "demo", ["api"])
+    assert plan["restore"] == {"api": {"image": "labs/api:latest", "id": "a1"}}
+    assert plan["history"] == [{"at": "t1", "services": _state("a1", "w2")}]
+
+
+def test_rollback_skips_services_already_on_the_target_image():
+    history = [{"at": "t1", "services": _state("a1", "w1")}, {"at": "t2", "services": _state("a2", "w1")}]
+    assert list(flt.rollback_plan(history, _state("a2", "w1"), "demo")["restore"]) == ["api"]
+
+
+def test_restore_puts_only_the_named_services_back_on_the_last_good_deploy():
+    history = [{"at": "t1", "services": _state("a1", "w1")}]
+    plan = flt.rollback_plan(history, {}, "demo", ["web"], "restore")
+    assert plan == {"restore": {"web": {"image": "labs/web:latest", "id": "w1"}}, "history": history}
+    # No service named: nothing is restored (not the whole stack).
+    assert flt.rollback_plan(history, {}, "demo", [], "restore")["restore"] == {}
+
+
+@pytest.mark.parametrize("history, only, mode, message", [
+    ([], [], "restore", "stack demo: no good deploy recorded"),
+    ([{"at": "t1", "services": {}}], [], "back", "1 deploy(s) recorded in deployed.json, nothing earlier"),
+    ([{"at": "t1", "services": {}}, {"at": "t2", "services": {}}], ["nope"], "back", "no recorded image for service(s) nope"),
+    ([{"at": "t1", "services": {}}], [], "sideways", "mode must be back or restore"),
+])
+def test_rollback_refuses_with_a_clear_message(history, only, mode, message):
+    with pytest.raises(AnsibleFilterError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        flt.rollback_plan(history, {}, "demo", only, mode)

@@ -233,7 +233,73 @@ def outdated(services, compose_services, images, containers):
     return out
 
 
+def deployed(services, compose_services, containers):
+    """What each long-running service runs now: {service: {image: its reference, id: the image ID it runs}}.
+
+    containers: docker_host_info `containers` (verbose) of the project. A service without a container is left out.
+    """
+    running = {}
+    for container in containers or []:
+        labels = container.get("Labels") or {}
+        if labels.get("com.docker.compose.oneoff") == "True":
+            continue
+        running[labels.get("com.docker.compose.service")] = container.get("ImageID")
+    return {name: {"image": compose_services[name]["image"], "id": running[name]}
+            for name in services if running.get(name)}
+
+
+def history_add(history, state, at, keep=5):
+    """The deploy history (oldest first) with state appended, unless it is what the last entry already records.
+
+    An entry is {at: when it was first seen good, services: state}; at most `keep` entries are kept.
+    """
+    history = list(history or [])
+    if not state or (history and history[-1].get("services") == state):
+        return history[-int(keep):]
+    return (history + [{"at": at, "services": state}])[-int(keep):]
+
+
+def rollback_plan(history, current, stack, only=None, mode="back"):
+    """Which services to put back on which image, and the history afterwards.
+
+    mode back (make rollback): go back one deploy - the services (all, or `only`) return to the entry before the
+    last one; the last entry is dropped (a SERVICE rollback keeps the other services' current images in it).
+    mode restore (a failed deploy gate): the services `only` return to the last recorded good deploy; the history
+    stays as it is. Returns {restore: {service: {image, id}} (only services whose image differs), history: [...]}.
+    """
+    history = list(history or [])
+    only = list(only or [])
+    if mode == "restore":
+        if not history:
+            raise AnsibleFilterError("stack %s: no good deploy recorded (deployed.json), nothing to roll back to"
+                                     % stack)
+        target, new_history = history[-1]["services"], history
+    elif mode == "back":
+        if len(history) < 2:
+            raise AnsibleFilterError("stack %s: %d deploy(s) recorded in deployed.json, nothing earlier to go back to"
+                                     % (stack, len(history)))
+        target = history[-2]["services"]
+        if only:
+            merged = dict(current or history[-1]["services"])
+            merged.update({name: target[name] for name in only if name in target})
+            new_history = history[:-2] + [{"at": history[-2]["at"], "services": merged}]
+        else:
+            new_history = history[:-1]
+    else:
+        raise AnsibleFilterError("rollback_plan: mode must be back or restore, not %r" % mode)
+    unknown = [name for name in only if name not in target]
+    if unknown:
+        raise AnsibleFilterError("stack %s: no recorded image for service(s) %s (recorded: %s)"
+                                 % (stack, ", ".join(unknown), ", ".join(sorted(target)) or "none"))
+    names = only if (only or mode == "restore") else sorted(target)
+    restore = {name: target[name] for name in names
+               if (current or {}).get(name, {}).get("id") != target[name]["id"]}
+    return {"restore": restore, "history": new_history}
+
+
 class FilterModule:
     def filters(self):
         return {"compose_stack_problems": stack_problems, "compose_stack_project": compose_project,
-                "compose_stack_addresses": addresses, "compose_stack_outdated": outdated}
+                "compose_stack_addresses": addresses, "compose_stack_outdated": outdated,
+                "compose_stack_deployed": deployed, "compose_stack_history_add": history_add,
+                "compose_stack_rollback_plan": rollback_plan}
