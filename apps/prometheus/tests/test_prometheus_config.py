@@ -32,7 +32,7 @@ def test_rendered_config_and_rules_are_valid(render, promtool):
     assert "@PROM_" not in config
     assert "scrape_interval: 15s" in config and '"127.0.0.1:9090"' in config
     rules = sorted(p.name for p in (out / "rules").iterdir())
-    assert rules == ["etl.rules.yml", "targets.rules.yml"]
+    assert rules == ["containers.rules.yml", "etl.rules.yml", "targets.rules.yml"]
     for name in rules:
         assert "@PROM_" not in (out / "rules" / name).read_text()
     check = subprocess.run([promtool, "check", "config", str(out / "prometheus.yml")],
