@@ -52,6 +52,10 @@ options:
       - "Accepted findings, as C({container name: {check ID: reason}}). The reason must be a
         non-empty string; it is returned in RV(exceptions_applied)."
       - An unknown check ID is an error, so that a typo does not hide a finding.
+      - A container may also carry its own exception, declared with it (in its stack's declaration) as the
+        label C(io.devops-labs.audit-exception.<check ID>=<reason>); such a label with an unknown check ID
+        or an empty reason accepts nothing. Either way the accepted finding is listed in
+        RV(exceptions_applied) with its reason.
     type: dict
     default: {}
   writable_rootfs_allowed:
@@ -352,6 +356,21 @@ def check_exceptions(exceptions):
     return errors
 
 
+EXCEPTION_LABEL = "io.devops-labs.audit-exception."
+
+
+def label_exceptions(inspects):
+    """{container: {check: reason}} declared by the containers' own labels (known checks, non-empty reasons)."""
+    found = {}
+    for inspect in inspects:
+        labels = (inspect.get("Config") or {}).get("Labels") or {}
+        for key, reason in labels.items():
+            check = key[len(EXCEPTION_LABEL):] if key.startswith(EXCEPTION_LABEL) else None
+            if check in CHECKS and (reason or "").strip():
+                found.setdefault(container_name(inspect), {})[check] = reason
+    return found
+
+
 def apply_exceptions(findings, exceptions):
     """(kept findings, applied exceptions: the accepted findings plus their reason)."""
     kept, applied = [], []
@@ -394,7 +413,10 @@ def audit(inspects, params):
             writable_rootfs_allowed=params["writable_rootfs_allowed"],
             allowed_bind_paths=params["allowed_bind_paths"],
             expected_bind_address=params["expected_bind_address"]))
-    kept, applied = apply_exceptions(sort_findings(findings), params["exceptions"])
+    exceptions = label_exceptions(inspects)
+    for name, checks in (params["exceptions"] or {}).items():
+        exceptions[name] = dict(exceptions.get(name) or {}, **checks)
+    kept, applied = apply_exceptions(sort_findings(findings), exceptions)
     return dict(findings=kept, counts=count_by_severity(kept),
                 containers_audited=[container_name(i) for i in inspects],
                 exceptions_applied=applied)

@@ -15,6 +15,9 @@ from __future__ import annotations
 import traceback
 
 from ansible.module_utils.basic import env_fallback
+# Readers of an inspect dict that need nothing from Ansible live in labs_stats (an app image carries a copy
+# of that file, apps/container_exporter); re-exported here for the modules.
+from ansible.module_utils.labs_stats import container_name, health_status, restart_count
 
 try:
     import docker
@@ -136,15 +139,6 @@ def stats_sample(client, name):
         raise DockerAccessError("cannot read the stats of container %r: %s" % (name, exc))
 
 
-def container_name(inspect):
-    """The name without Docker's leading slash."""
-    return (inspect.get("Name") or "").lstrip("/") or inspect.get("Id", "")[:12]
-
-
-def restart_count(inspect):
-    return int(inspect.get("RestartCount") or 0)
-
-
 def state_status(inspect):
     """created, running, restarting, exited, paused, dead ..."""
     return (inspect.get("State") or {}).get("Status", "")
@@ -153,12 +147,6 @@ def state_status(inspect):
 def is_running(inspect):
     state = inspect.get("State") or {}
     return bool(state.get("Running")) and not state.get("Restarting") and bool(state.get("Pid"))
-
-
-def health_status(inspect):
-    """Docker healthcheck status (starting, healthy, unhealthy) or None without a healthcheck."""
-    health = (inspect.get("State") or {}).get("Health")
-    return health.get("Status") if health else None
 
 
 def published_ports(inspect, configured=True, actual=True):

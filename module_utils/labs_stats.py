@@ -30,14 +30,19 @@ A sample without ``memory_stats.usage`` (container not running, or an engine
 without access to the cgroups) has no usage: the entry says ``n/a`` and keeps
 the limits from the container's settings (HostConfig.Memory, NanoCpus).
 
-Everything here is pure (no engine access), for unit tests on fake payloads.
+Everything here is pure (no engine access), for unit tests on fake payloads,
+and imports nothing from Ansible: apps/container_exporter carries a byte-identical
+copy (tests/test_app_shared_copies.py), so the Prometheus exporter and the
+container_stats module compute the same figures.  labs_docker re-exports the
+inspect readers below.
 """
 
 from __future__ import annotations
 
-from ansible.module_utils.labs_docker import container_name, health_status, restart_count
-
 __all__ = [
+    "container_name",
+    "restart_count",
+    "health_status",
     "ENTRY_KEYS",
     "METRIC_KEYS",
     "binary_size",
@@ -61,6 +66,21 @@ METRIC_KEYS = ("name", "id", "sampled", "cpu_percent", "cpu_limit", "memory_byte
 NOT_AVAILABLE = "n/a"
 _BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 _DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+
+
+def container_name(inspect):
+    """The name without Docker's leading slash."""
+    return (inspect.get("Name") or "").lstrip("/") or inspect.get("Id", "")[:12]
+
+
+def restart_count(inspect):
+    return int(inspect.get("RestartCount") or 0)
+
+
+def health_status(inspect):
+    """Docker healthcheck status (starting, healthy, unhealthy) or None without a healthcheck."""
+    health = (inspect.get("State") or {}).get("Health")
+    return health.get("Status") if health else None
 
 
 def _number(value):

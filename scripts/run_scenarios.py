@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "artifacts" / "molecule"
 DURATIONS = LOGS / "durations.json"
 # Longest first, as measured on the CI machine; used until a run has recorded durations.
-DEFAULT_ORDER = ["site", "registry", "ec2", "etl_stack", "base_image", "api_pair", "compose_stack", "prechecks", "secure_app", "student_app", "webserver", "docker_engine"]
+DEFAULT_ORDER = ["site", "registry", "ec2", "etl_stack", "monitoring", "base_image", "api_pair", "compose_stack", "prechecks", "secure_app", "student_app", "webserver", "docker_engine"]
 TAIL_LINES = 120
 HEARTBEAT_SECONDS = 60
 

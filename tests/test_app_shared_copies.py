@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-APPS = Path(__file__).resolve().parents[1] / "apps"
+ROOT = Path(__file__).resolve().parents[1]
+APPS = ROOT / "apps"
 COPIES = [
     ("student_api/student_api/throttle.py", "registry_ui/registry_ui/throttle.py"),
+    # The docker stats arithmetic: one file, used by the container_stats module and the exporter image.
+    ("../module_utils/labs_stats.py", "container_exporter/container_exporter/labs_stats.py"),
 ]
 
 

@@ -25,6 +25,8 @@ PROM_SCRAPE_TIMEOUT="${PROM_SCRAPE_TIMEOUT:-10s}"
 PROM_EVALUATION_INTERVAL="${PROM_EVALUATION_INTERVAL:-15s}"
 PROM_TARGET_DOWN_FOR="${PROM_TARGET_DOWN_FOR:-2m}"
 PROM_ETL_STALE_HOURS="${PROM_ETL_STALE_HOURS:-26}"
+PROM_SERVICE_DOWN_FOR="${PROM_SERVICE_DOWN_FOR:-30s}"
+PROM_MEMORY_NEAR_LIMIT="${PROM_MEMORY_NEAR_LIMIT:-0.9}"
 PROM_ETL_BAD_RATIO="${PROM_ETL_BAD_RATIO:-0.1}"
 PROM_RETENTION_TIME="${PROM_RETENTION_TIME:-15d}"
 PROM_RETENTION_SIZE="${PROM_RETENTION_SIZE:-1GB}"
@@ -57,7 +59,7 @@ listen_port() { printf '%s' "${PROM_LISTEN##*:}"; }
 validate() {
     local v
     for v in PROM_SCRAPE_INTERVAL PROM_SCRAPE_TIMEOUT PROM_EVALUATION_INTERVAL \
-        PROM_TARGET_DOWN_FOR PROM_RETENTION_TIME; do
+        PROM_TARGET_DOWN_FOR PROM_SERVICE_DOWN_FOR PROM_RETENTION_TIME; do
         check "$v" "$DURATION_RE" "a duration like 15s, 2m, 1h, 15d"
     done
     for v in PROM_TEMPLATE_DIR PROM_RENDER_DIR PROM_TARGETS_DIR PROM_RULES_EXTRA_DIR \
@@ -66,6 +68,7 @@ validate() {
     done
     check PROM_ETL_STALE_HOURS '^[1-9][0-9]{0,3}$' "a whole number of hours (1-9999)"
     check PROM_ETL_BAD_RATIO '^(0(\.[0-9]+)?|1(\.0+)?)$' "a ratio between 0 and 1"
+    check PROM_MEMORY_NEAR_LIMIT '^(0(\.[0-9]+)?|1(\.0+)?)$' "a ratio between 0 and 1"
     check PROM_RETENTION_SIZE '^(0|[0-9]+(B|KB|MB|GB|TB|PB|EB))$' "a size like 512MB, 1GB (0: none)"
     check PROM_LISTEN '^([0-9.]*|\[[0-9A-Fa-f:]*\]):[0-9]{1,5}$' "host:port (e.g. 0.0.0.0:9090)"
     check PROM_CORS_ORIGIN '^[][A-Za-z0-9.:/|()?*+^$\\_-]*$' "a regex of origins (no spaces or quotes)"
@@ -86,6 +89,8 @@ render_file() {
         -e "s|@PROM_TARGET_DOWN_FOR@|${PROM_TARGET_DOWN_FOR}|g" \
         -e "s|@PROM_ETL_STALE_HOURS@|${PROM_ETL_STALE_HOURS}|g" \
         -e "s|@PROM_ETL_BAD_RATIO@|${PROM_ETL_BAD_RATIO}|g" \
+        -e "s|@PROM_SERVICE_DOWN_FOR@|${PROM_SERVICE_DOWN_FOR}|g" \
+        -e "s|@PROM_MEMORY_NEAR_LIMIT@|${PROM_MEMORY_NEAR_LIMIT}|g" \
         -e "s|@PROM_RENDER_DIR@|${PROM_RENDER_DIR}|g" \
         -e "s|@PROM_TARGETS_DIR@|${PROM_TARGETS_DIR}|g" \
         -e "s|@PROM_RULES_EXTRA_DIR@|${PROM_RULES_EXTRA_DIR}|g" \

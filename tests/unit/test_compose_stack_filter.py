@@ -42,7 +42,10 @@ def test_hardening_defaults_reach_every_service():
     assert svc["restart"] == "always"
     assert svc["mem_limit"] == "256m" and svc["pids_limit"] == 256
     assert svc["healthcheck"] == {"interval": "5s"}
-    assert svc["logging"]["options"]["max-size"] == "10m"
+    # Logs to the host's collector over UDP, never blocking the container; tagged <stack>/<container name>.
+    assert svc["logging"]["driver"] == "syslog"
+    assert svc["logging"]["options"]["syslog-address"].startswith("udp://127.0.0.1:")
+    assert svc["logging"]["options"]["mode"] == "non-blocking"
     assert svc["container_name"] == "web"
     assert svc["labels"] == {"io.devops-labs.project": "devops-labs", "io.devops-labs.stack": "demo"}
 
@@ -96,6 +99,14 @@ def test_networks_volumes_secrets_configs_keep_their_docker_names():
     assert compose["volumes"]["demo_data"]["labels"]["io.devops-labs.stack"] == "demo"
     assert compose["secrets"] == {"pw": {"file": "./secrets/pw"}}
     assert compose["configs"] == {"targets": {"file": "./configs/targets"}}
+
+
+def test_an_external_volume_is_used_not_owned():
+    definition = _stack()
+    definition["volumes"] = {"demo_data": {}, "other_output": {"external": True}}
+    volumes = _render(definition)["compose"]["volumes"]
+    assert volumes["other_output"] == {"name": "other_output", "external": True}
+    assert "external" not in volumes["demo_data"]
 
 
 def test_secret_and_config_files_with_owner_and_mode():

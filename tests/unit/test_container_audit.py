@@ -280,6 +280,20 @@ def test_main_exceptions_bring_it_under_the_threshold(monkeypatch):
         ("capabilities_not_allowed", "network lab"), ("port_bind_address", "public demo")}
 
 
+def test_main_exception_declared_by_the_container_label(monkeypatch):
+    loose = load_inspect("loose")
+    loose["Config"]["Labels"] = dict(loose["Config"].get("Labels") or {}, **{
+        "io.devops-labs.audit-exception.docker_socket_mounted": "exporter reads the engine API, read-only",
+        "io.devops-labs.audit-exception.run_as_root": "a typo accepts nothing",
+        "io.devops-labs.audit-exception.no_healthcheck": " "})
+    fake_engine(monkeypatch, [loose])
+    result = run_module(container_audit, dict(label=LABEL, cap_allowlist=["NET_BIND_SERVICE"], fail_on="none"))
+    assert [(e["check"], e["reason"]) for e in result["exceptions_applied"]] == [
+        ("docker_socket_mounted", "exporter reads the engine API, read-only")]
+    assert "docker_socket_mounted" not in checks(result["findings"])
+    assert "no_healthcheck" in checks(result["findings"])
+
+
 @pytest.mark.parametrize("fail_on, failed", [
     ("none", False), ("critical", False), ("medium", True), ("low", True)])
 def test_main_fail_on(monkeypatch, fail_on, failed):

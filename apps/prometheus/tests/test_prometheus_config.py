@@ -32,13 +32,13 @@ def test_rendered_config_and_rules_are_valid(render, promtool):
     assert "@PROM_" not in config
     assert "scrape_interval: 15s" in config and '"127.0.0.1:9090"' in config
     rules = sorted(p.name for p in (out / "rules").iterdir())
-    assert rules == ["etl.rules.yml", "targets.rules.yml"]
+    assert rules == ["containers.rules.yml", "etl.rules.yml", "targets.rules.yml"]
     for name in rules:
         assert "@PROM_" not in (out / "rules" / name).read_text()
     check = subprocess.run([promtool, "check", "config", str(out / "prometheus.yml")],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS: 2 rule files found" in check.stdout
+    assert "SUCCESS: 3 rule files found" in check.stdout
     check = subprocess.run([promtool, "check", "rules", *map(str, (out / "rules").iterdir())],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -175,6 +175,54 @@ def test_alert_rules_fire_when_they_should(render, promtool):
         ],
     }
     test_file = out / "alerts_test.json"
+    test_file.write_text(json.dumps(spec, indent=1))
+    proc = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_container_rules_fire_when_they_should(render, promtool):
+    """The rules on apps/container_exporter's series: down (not one-shot jobs), OOM kills, restart loop, memory."""
+    proc, out = render(PROM_SERVICE_DOWN_FOR="1m", PROM_MEMORY_NEAR_LIMIT="0.9")
+    assert proc.returncode == 0, proc.stderr
+    svc = 'stack="etl",service="etl-metrics",container="etl-metrics"'
+    job = 'stack="etl",service="etl-load",container="etl-load"'
+    labels = {"stack": "etl", "service": "etl-metrics", "container": "etl-metrics"}
+    spec = {
+        "rule_files": ["rules/containers.rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [
+                {"series": "labs_container_running{%s,oneshot=\"false\"}" % svc, "values": "1 1 0 0 0"},
+                {"series": "labs_container_running{%s,oneshot=\"true\"}" % job, "values": "0 0 0 0 0"},
+                {"series": "labs_container_oom_kills_total{%s}" % svc, "values": "_ _ 1 1 1"},
+                {"series": "labs_container_restart_count{%s}" % svc, "values": "0 1 2 3 3"},
+                {"series": "labs_container_memory_bytes{%s}" % svc, "values": "10 95 95 95 95"},
+                {"series": "labs_container_memory_limit_bytes{%s}" % svc, "values": "100 100 100 100 100"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "2m", "alertname": "ServiceDown", "exp_alerts": []},
+                {"eval_time": "3m", "alertname": "ServiceDown",
+                 "exp_alerts": [{"exp_labels": {**labels, "oneshot": "false", "severity": "critical"}, "exp_annotations": {
+                     "summary": "Service etl-metrics of stack etl is not running",
+                     "description": "Container etl-metrics has not been running for 1m (stopped, exited or restarting)."}}]},
+                {"eval_time": "2m", "alertname": "ServiceOOMKilled",
+                 "exp_alerts": [{"exp_labels": {**labels, "severity": "critical"}, "exp_annotations": {
+                     "summary": "Service etl-metrics of stack etl was killed for lack of memory",
+                     "description": "The kernel's OOM killer stopped a process of container etl-metrics (memory limit reached)."}}]},
+                {"eval_time": "2m", "alertname": "ServiceRestartLoop", "exp_alerts": []},
+                {"eval_time": "3m", "alertname": "ServiceRestartLoop",
+                 "exp_alerts": [{"exp_labels": {**labels, "severity": "critical"}, "exp_annotations": {
+                     "summary": "Service etl-metrics of stack etl is restarting in a loop",
+                     "description": "Container etl-metrics restarted 3 times in 15 minutes."}}]},
+                {"eval_time": "3m", "alertname": "ServiceNearMemoryLimit",
+                 "exp_alerts": [{"exp_labels": {**labels, "severity": "warning"}, "exp_annotations": {
+                     "summary": "Service etl-metrics of stack etl is near its memory limit",
+                     "description": "Container etl-metrics uses 95% of its memory limit (threshold 0.9)."}}]},
+            ],
+        }],
+    }
+    test_file = out / "containers_test.json"
     test_file.write_text(json.dumps(spec, indent=1))
     proc = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -189,7 +189,11 @@ def compose_project(definition, defaults, labels, argument_specs):
                       if (opts or {}).get("driver_opts") else {})})
             for net, opts in definition["networks"].items()}
     if definition.get("volumes"):
-        compose["volumes"] = {vol: {"name": vol, "labels": dict(stack_labels)} for vol in definition["volumes"]}
+        # A volume of another stack (e.g. the ETL's outputs, served read-only by the monitoring dashboard) is
+        # external: used, never created or removed by this stack.
+        compose["volumes"] = {vol: ({"name": vol, "external": True} if (opts or {}).get("external") else
+                                    {"name": vol, "labels": dict(stack_labels)})
+                              for vol, opts in definition["volumes"].items()}
     # Secrets a service mounts (those only passed through secret_env reach it in its env file).
     mounted = sorted({e if isinstance(e, str) else e["source"] for svc in services.values() for e in svc.get("secrets") or []})
     if mounted:

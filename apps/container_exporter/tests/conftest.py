@@ -1,0 +1,6 @@
+"""Make ``container_exporter`` importable from the app's folder."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -1,0 +1,116 @@
+"""The monitoring dashboard (apps/dashboard/html) in headless Chromium against a stub Prometheus API.
+
+The stub answers /api/v1/query and /api/v1/query_range as Prometheus 2.42 does (the shapes the page
+reads), for two stacks; the test waits for the page to draw, asserts one row per service with its
+health, restarts and two graphs whose polylines carry the hour's points and move (not a flat line),
+and saves a screenshot to artifacts/browser/dashboard.png. Needs chromium, chromium-driver and selenium
+(the root conftest.py names what is missing).
+"""
+
+import json
+import math
+import re
+import sys
+import threading
+import time
+import urllib.parse
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HTML = ROOT / "apps" / "dashboard" / "html"
+ARTIFACTS = ROOT / "artifacts" / "browser"
+sys.path.insert(0, str(Path(__file__).parent))
+from browser_session import chromium_session, load_selenium, save_screenshot  # noqa: E402
+
+SERVICES = [("etl", "etl-postgres", "healthy", 1 << 30), ("etl", "etl-metrics", "unhealthy", 64 << 20),
+            ("monitoring", "monitoring-prometheus", "healthy", 512 << 20)]
+
+
+def vector(values):
+    return [{"metric": metric, "value": [time.time(), str(value)]} for metric, value in values]
+
+
+def ids(stack, service):
+    return {"stack": stack, "service": service, "container": service}
+
+
+def answer(path, params):
+    query = params.get("query", "")
+    if path.endswith("query_range"):
+        start, end, step = float(params["start"]), float(params["end"]), float(params["step"])
+        series = []
+        for n, (stack, service, _, limit) in enumerate(SERVICES):
+            if "cpu" in query:
+                f = lambda i: 20 + 15 * math.sin(i / 10 + n)  # noqa: E731
+            else:
+                f = lambda i: limit * (0.4 + 0.2 * math.sin(i / 15 + n))  # noqa: E731
+            points = [[start + i * step, str(f(i))] for i in range(int((end - start) / step) + 1)]
+            series.append({"metric": ids(stack, service), "values": points})
+        return {"resultType": "matrix", "result": series}
+    if query.startswith("labs_container_running"):
+        result = vector([(dict(ids(s, v), oneshot="false"), 1) for s, v, _, _ in SERVICES])
+    elif query.startswith("labs_container_health"):
+        result = vector([(dict(ids(s, v), status=h), 1) for s, v, h, _ in SERVICES])
+    elif query.startswith("labs_container_restart_count"):
+        result = vector([(ids(s, v), n) for n, (s, v, _, _) in enumerate(SERVICES)])
+    elif query.startswith("labs_container_memory_limit_bytes"):
+        result = vector([(ids(s, v), limit) for s, v, _, limit in SERVICES])
+    elif query.startswith("labs_container_published_port"):
+        result = vector([(dict(ids("monitoring", "monitoring-prometheus"), host_ip="127.0.0.1", host_port="9091",
+                               container_port="9090"), 1)])
+    elif query.startswith("ALERTS"):
+        result = vector([({"alertname": "ServiceUnhealthy", "stack": "etl", "service": "etl-metrics"}, 1)])
+    else:
+        result = []
+    return {"resultType": "vector", "result": result}
+
+
+class Handler(SimpleHTTPRequestHandler):
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        if url.path in ("/api/v1/query", "/api/v1/query_range"):
+            params = dict(urllib.parse.parse_qsl(url.query))
+            body = json.dumps({"status": "success", "data": answer(url.path, params)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_dashboard_draws_every_service_with_graphs_that_carry_data():
+    selenium = load_selenium()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(HTML)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        with chromium_session("dashboard-check-chromium-", page_load_timeout=30) as driver:
+            driver.get("http://127.0.0.1:%d/" % server.server_address[1])
+            selenium.WebDriverWait(driver, 20).until(
+                lambda d: len(d.find_elements(selenium.By.CSS_SELECTOR, "tr.service")) == len(SERVICES))
+            save_screenshot(driver, str(ARTIFACTS / "dashboard.png"))
+            rows = driver.find_elements(selenium.By.CSS_SELECTOR, "tr.service")
+            assert [r.get_attribute("data-service") for r in rows] == ["etl-metrics", "etl-postgres",
+                                                                       "monitoring-prometheus"]
+            assert rows[0].find_element(selenium.By.CSS_SELECTOR, ".badge.unhealthy").text == "unhealthy"
+            assert [r.find_elements(selenium.By.TAG_NAME, "td")[3].text for r in rows] == ["1", "0", "2"]
+            graphs = driver.find_elements(selenium.By.CSS_SELECTOR, "svg.graph")
+            assert len(graphs) == 2 * len(SERVICES)
+            for svg in graphs:
+                assert int(svg.get_attribute("data-points")) == 121  # an hour at a 30 s step
+                points = svg.find_element(selenium.By.TAG_NAME, "polyline").get_attribute("points")
+                ys = [float(y) for y in re.findall(r",([0-9.]+)", points)]
+                assert len(ys) == 121 and max(ys) - min(ys) > 5, "a flat or empty graph"
+            assert "1 alert(s) firing" in driver.find_element(selenium.By.ID, "firing").text
+            link = driver.find_element(selenium.By.ID, "prometheus-link").get_attribute("href")
+            assert link == "http://127.0.0.1:9091/classic/targets"
+            assert driver.find_element(selenium.By.ID, "status").text.startswith("updated ")
+    finally:
+        server.shutdown()
