@@ -14,10 +14,12 @@ the proxy publishes one port per app on 127.0.0.1:18200-18299.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import socket
 import statistics
-import threading
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -143,26 +145,12 @@ def test_slow_clients_do_not_starve_the_app(proxied, app, figures):
 
 
 def test_backend_recreated_under_load_fails_no_request(proxied, stack, figures):
+    """16 clients on kept-alive connections (scripts/http_load.py, as molecule/registry and the bench run it)."""
     urls, containers = proxied
-    url = urls["api_backend"] + "/"
-    results = {"ok": 0, "failed": 0, "statuses": {}}
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def client():
-        while not stop.is_set():
-            response = harness.http("GET", url, timeout=30)
-            with lock:
-                if response is not None and response.status_code == 200:
-                    results["ok"] += 1
-                else:
-                    results["failed"] += 1
-                    key = response.status_code if response is not None else "no answer"
-                    results["statuses"][key] = results["statuses"].get(key, 0) + 1
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(16)]
-    for thread in threads:
-        thread.start()
+    stop_file = Path(stack.secrets_dir) / "load.stop"
+    load = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "http_load.py"), "--concurrency", "16",
+                             "--stop-file", str(stop_file), "--max-seconds", "120", urls["api_backend"] + "/"],
+                            stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(1.5)
         old = containers["api_backend"]
@@ -175,13 +163,12 @@ def test_backend_recreated_under_load_fails_no_request(proxied, stack, figures):
         recreated = time.monotonic() - started
         time.sleep(1.5)
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=40)
-    figures.note("backend recreated behind the proxy in %.1f s under 16 clients: %d answered, %d failed %s"
-                 % (recreated, results["ok"], results["failed"], results["statuses"]))
-    assert results["ok"] > 100
-    assert results["failed"] == 0, results
+        stop_file.touch()
+        report = json.loads(load.communicate(timeout=60)[0])
+    figures.note("backend recreated behind the proxy in %.1f s under 16 kept-alive clients: %d requests, %d failed %s"
+                 % (recreated, report["requests"], report["failed"], report["failures"]))
+    assert report["requests"] > 100
+    assert report["failed"] == 0, report
 
 
 def test_traceback_still_ends_pid1_once(proxied):

@@ -227,6 +227,7 @@ def test_proxied_ports_move_to_one_proxy_service():
     assert "server web web:80" in config and "server db db:5432" in config
     assert "timeout http-request 5s" in config
     assert "disable-l7-retry if !METH_GET || { path_beg -i /traceback }" in config
+    assert config.count("option http-server-close") == 1  # the http route only
 
 
 def test_the_stack_overrides_the_proxy_settings():
