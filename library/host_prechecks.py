@@ -285,6 +285,13 @@ def socket_owners(inodes, proc="/proc"):
     return owners
 
 
+def bound_addresses(ports, port):
+    """The host addresses `docker ps`'s Ports column publishes port on; Docker writes consecutive ports of one
+    container as a range (127.0.0.1:8000-8001->8000-8001/tcp)."""
+    return [ip for ip, first, last in re.findall(r"(?:^|, )\[?([0-9a-fA-F.:]*?)\]?:(\d+)(?:-(\d+))?->", ports)
+            if int(first) <= port <= int(last or first)]
+
+
 def collides(wanted_address, listener_address):
     return (wanted_address == listener_address or wanted_address in WILDCARDS
             or listener_address in WILDCARDS)
@@ -406,7 +413,7 @@ class Prechecks:
             return "docker-proxy (Docker did not say for which container: %s)" % ((err or out).strip() or rc)
         for line in out.splitlines():
             name, project, stack, ports = (line.split("\t") + ["", "", "", ""])[:4]
-            bound = re.findall(r"(?:^|, )\[?([0-9a-fA-F.:]*?)\]?:%d->" % port, ports)
+            bound = bound_addresses(ports, port)
             if not any(collides(host_ip or "0.0.0.0", address) for host_ip in bound):
                 continue
             if project != label_value:

@@ -178,8 +178,11 @@ class Stack:
         return {os.path.join(self.secrets_dir, n): {"bind": "/run/secrets/" + n, "mode": "ro"}
                 for n in ("api_username", "api_password")}
 
-    def run(self, app, name, network=None, env=None, volumes=None, aliases=None):
-        """Start ``app``'s image hardened like compose_stack; return (container, base URL)."""
+    def run(self, app, name, network=None, env=None, volumes=None, aliases=None, publish=True, host_port=None):
+        """Start ``app``'s image hardened like compose_stack; return (container, base URL).
+
+        publish=False: no published port (reached over ``network`` only, e.g. behind a proxy; URL None).
+        host_port: publish on this port of 127.0.0.1 instead of a free one."""
         image = self.client.images.get(IMAGES[app])
         health = dict((image.attrs.get("Config") or {}).get("Healthcheck") or {})
         healthcheck = None
@@ -187,20 +190,20 @@ class Stack:
             healthcheck = {"test": health["Test"], "interval": HEALTH_INTERVAL_NS,
                            "timeout": health.get("Timeout") or 5_000_000_000,
                            "retries": health.get("Retries") or 3, "start_period": 2_000_000_000}
-        port = free_port()
+        port = host_port or free_port()
         container = self.client.containers.create(
             IMAGES[app], name=PREFIX + name, detach=True, environment=env or {},
             labels=LABELS, read_only=True, tmpfs={"/tmp": ""}, cap_drop=["ALL"],
             security_opt=["no-new-privileges"], restart_policy={"Name": "always"},
             mem_limit="256m", nano_cpus=1_000_000_000, pids_limit=256,
-            ports={"%d/tcp" % PORTS[app]: ("127.0.0.1", port)},
+            ports={"%d/tcp" % PORTS[app]: ("127.0.0.1", port)} if publish else {},
             volumes=volumes or {}, healthcheck=healthcheck,
             network=network.name if network else None)
         self.containers.append(container)
         container.start()
-        return container, "http://127.0.0.1:%d" % port
+        return container, ("http://127.0.0.1:%d" % port) if publish else None
 
-    def student_api(self, name, network=None, volume=None):
+    def student_api(self, name, network=None, volume=None, publish=True, host_port=None):
         volumes = self.secret_mounts()
         if volume is not None:
             volumes[volume.name] = {"bind": "/data", "mode": "rw"}
@@ -211,7 +214,7 @@ class Stack:
             # The bad-input tests make hundreds of deliberate wrong guesses from one
             # address; the failed-login throttle is proven by the app's unit tests.
             "AUTH_FAILURE_LIMIT": "1000000",
-        }, volumes=volumes)
+        }, volumes=volumes, publish=publish, host_port=host_port)
 
     def remove(self, container):
         container.remove(force=True)

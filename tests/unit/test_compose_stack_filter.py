@@ -272,3 +272,61 @@ def test_restore_puts_only_the_named_services_back_on_the_last_good_deploy():
 def test_rollback_refuses_with_a_clear_message(history, only, mode, message):
     with pytest.raises(AnsibleFilterError, match=message.replace("(", r"\(").replace(")", r"\)")):
         flt.rollback_plan(history, {}, "demo", only, mode)
+
+
+PROXY = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["compose_stack_proxy"]
+PROXY = {**PROXY, "image": "labs/proxy:latest"}
+
+
+def _proxied():
+    return _stack(
+        web={"image": "labs/web:latest", "networks": ["front"], "ports": ["127.0.0.1:8080:80"], "proxy": "http"},
+        db={"image": "labs/db:latest", "networks": ["back"], "ports": ["127.0.0.1:5433:5432"], "proxy": "tcp"},
+        raw={"image": "labs/raw:latest", "networks": ["front"], "ports": ["127.0.0.1:9000:9000"]})
+
+
+def test_proxied_ports_move_to_one_proxy_service():
+    out = flt.compose_project(_proxied(), DEFAULTS, LABELS, SPEC, PROXY)
+    services = out["compose"]["services"]
+    assert "ports" not in services["web"] and "ports" not in services["db"]
+    assert "proxy" not in services["web"]
+    assert services["raw"]["ports"] == ["127.0.0.1:9000:9000"]  # not proxied: published as declared
+    proxy = services["demo-proxy"]
+    assert proxy["image"] == "labs/proxy:latest"
+    assert proxy["ports"] == ["127.0.0.1:8080:8080", "127.0.0.1:5433:5433"]
+    assert proxy["networks"] == ["front", "back"]
+    assert proxy["cap_drop"] == ["ALL"] and proxy["read_only"] is True  # hardened like every service
+    assert proxy["configs"] == [{"source": "proxy.cfg", "target": "/etc/haproxy/haproxy.cfg"}]
+    assert "io.devops-labs.config-revision" in proxy["labels"]
+    assert "demo-proxy" in out["services"]
+    # Where each service answers is unchanged: the address and port it declared, under its own name.
+    assert {(p["service"], p["address"], p["port"]) for p in out["published"]} == {
+        ("web", "127.0.0.1", "8080"), ("db", "127.0.0.1", "5433"), ("raw", "127.0.0.1", "9000")}
+    config = next(f for f in out["files"] if f["path"] == "configs/proxy.cfg")["content"]
+    assert "server web web:80" in config and "server db db:5432" in config
+    assert "timeout http-request 5s" in config
+    assert "disable-l7-retry if !METH_GET || { path_beg -i /traceback }" in config
+    assert config.count("option http-server-close") == 1  # the http route only
+
+
+def test_the_stack_overrides_the_proxy_settings():
+    definition = {**_proxied(), "proxy": {"image": "labs/other-proxy:1", "http_request_timeout": "2s"}}
+    out = flt.compose_project(definition, DEFAULTS, LABELS, SPEC, PROXY)
+    assert out["compose"]["services"]["demo-proxy"]["image"] == "labs/other-proxy:1"
+    config = next(f for f in out["files"] if f["path"] == "configs/proxy.cfg")["content"]
+    assert "timeout http-request 2s" in config
+
+
+def test_no_proxy_without_a_proxied_service():
+    out = flt.compose_project(_stack(), DEFAULTS, LABELS, SPEC, PROXY)
+    assert not [s for s in out["compose"]["services"] if s.endswith("-proxy")]
+    assert not [f for f in out["files"] if f["path"] == "configs/proxy.cfg"]
+
+
+def test_a_proxied_service_must_publish_and_have_a_network():
+    problems = flt.stack_problems(_stack(web={"image": "labs/web:latest", "proxy": "http"}), SPEC)
+    assert "stack demo, service web: proxy is set but the service publishes no port" in problems
+    assert any("proxy needs the service on a network" in p for p in problems)
+    problems = flt.stack_problems(_stack(web={"image": "x", "networks": ["front"], "ports": ["1:1"], "proxy": "udp"}),
+                                  SPEC)
+    assert any("proxy" in p and "udp" in p for p in problems)

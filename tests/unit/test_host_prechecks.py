@@ -243,3 +243,12 @@ def test_a_port_the_project_holds_is_fine_for_its_stack_and_named_for_another():
     assert other["failed"]
     assert "container %s of the project's stack %s, through docker-proxy" % (inspect["Name"].lstrip("/"), stack) \
         in other["problems"][0]
+
+
+def test_bound_addresses_reads_docker_port_ranges():
+    # One container publishing consecutive ports (a stack's proxy: 8000 and 8001) is listed as a range.
+    ports = "127.0.0.1:8000-8001->8000-8001/tcp, 0.0.0.0:9000->9000/tcp, :::9000->9000/tcp"
+    assert host_prechecks.bound_addresses(ports, 8001) == ["127.0.0.1"]
+    assert host_prechecks.bound_addresses(ports, 8000) == ["127.0.0.1"]
+    assert host_prechecks.bound_addresses(ports, 9000) == ["0.0.0.0", "::"]
+    assert host_prechecks.bound_addresses(ports, 8002) == []

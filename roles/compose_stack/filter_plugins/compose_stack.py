@@ -12,13 +12,18 @@ import copy
 import difflib
 import hashlib
 import json
+import os
 
+import jinja2
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 ONESHOT_PROFILE = "oneshot"
 # Keys of a service declaration that are ours, not Compose's.
-OWN_KEYS = {"oneshot", "secret_env", "enabled"}
+OWN_KEYS = {"oneshot", "secret_env", "enabled", "proxy"}
+# The proxy compose_stack puts in front of the ports of the services declared with `proxy: http|tcp`.
+PROXY_CONFIG = "proxy.cfg"
+PROXY_TEMPLATE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates", "haproxy.cfg.j2")
 # Defaults merged key by key into the service's own value instead of being replaced by it.
 MERGED_KEYS = {"labels", "healthcheck", "logging"}
 
@@ -91,7 +96,66 @@ def _validate(definition, argument_specs):
             source = cfg if isinstance(cfg, str) else (cfg or {}).get("source")
             if source not in (definition.get("configs") or {}):
                 problems.append("%s: config '%s' is not declared in the stack's configs" % (where, source))
+        if body.get("proxy"):
+            if not body.get("ports"):
+                problems.append("%s: proxy is set but the service publishes no port" % where)
+            if body.get("network_mode") or not body.get("networks"):
+                problems.append("%s: proxy needs the service on a network of the stack (the proxy joins it)" % where)
+    if PROXY_CONFIG in (definition.get("configs") or {}) and any(
+            isinstance(b, dict) and b.get("proxy") for b in services.values()):
+        problems.append("stack %s: config name '%s' is the proxy's" % (name, PROXY_CONFIG))
     return problems, validated
+
+
+def _split_port(port):
+    """'[address:]host:container' -> (address, host port, container port)."""
+    parts = str(port).rsplit(":", 2)
+    if len(parts) == 1:
+        return "0.0.0.0", parts[0], parts[0]
+    if len(parts) == 2:
+        return "0.0.0.0", parts[0], parts[1]
+    return parts[0], parts[1], parts[2]
+
+
+def proxy_config(stack, routes, proxy):
+    """The HAProxy configuration of a stack's proxy (templates/haproxy.cfg.j2).
+
+    routes: [{name, mode (http|tcp), port (where the proxy listens), service, target (its port)}].
+    """
+    with open(PROXY_TEMPLATE) as handle:
+        template = jinja2.Environment(keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                                      undefined=jinja2.StrictUndefined).from_string(handle.read())
+    return template.render(stack=stack, routes=routes, proxy=proxy)
+
+
+def _with_proxy(definition, validated, proxy):
+    """Move the ports of the services declared with `proxy` to one proxy service of the stack.
+
+    The proxy listens on each such port at the host port's number and forwards to <service>:<container port>
+    over the stack's networks; the service keeps no published port. Returns {proxy port: the service behind}.
+    """
+    proxied = {s: b for s, b in validated.items() if b.get("proxy") and b.get("enabled", True)}
+    if not proxied:
+        return {}
+    name = definition["name"]
+    routes, ports, networks, behind = [], [], [], {}
+    for sname, body in proxied.items():
+        for port in body.pop("ports"):
+            address, host, target = _split_port(port)
+            routes.append({"name": "%s-%s" % (sname, host), "mode": body["proxy"], "port": host,
+                           "service": sname, "target": target})
+            ports.append("%s:%s:%s" % (address, host, host))
+            behind[host] = sname
+        networks += [n for n in body["networks"] if n not in networks]
+    settings = {k: v for k, v in proxy.items() if k not in ("image", "mem_limit", "cpus")}
+    definition.setdefault("configs", {})
+    definition["configs"] = {**(definition["configs"] or {}),
+                             PROXY_CONFIG: {"content": proxy_config(name, routes, settings), "uid": 0}}
+    validated["%s-proxy" % name] = {
+        "image": proxy["image"], "networks": networks, "ports": ports,
+        "configs": [{"source": PROXY_CONFIG, "target": "/etc/haproxy/haproxy.cfg"}],
+        "mem_limit": proxy.get("mem_limit", "64m"), "cpus": proxy.get("cpus", 0.5)}
+    return behind
 
 
 def _digest(parts):
@@ -108,8 +172,11 @@ def _merge_service(body, defaults):
     return merged
 
 
-def compose_project(definition, defaults, labels, argument_specs):
+def compose_project(definition, defaults, labels, argument_specs, proxy=None):
     """The Compose project of a declaration, and the files its services read.
+
+    proxy: the proxy's settings (compose_stack_proxy, with the stack's own `proxy` merged in), used when a
+    service is declared with `proxy: http|tcp`.
 
     Returns {compose: <the compose.yaml document>, files: [{path, content, owner, mode}] (paths relative
     to the project directory), services: [long-running service names], oneshot: [one-shot job names]}.
@@ -119,6 +186,7 @@ def compose_project(definition, defaults, labels, argument_specs):
     if problems:
         raise AnsibleFilterError("; ".join(problems))
     name = definition["name"]
+    behind = _with_proxy(definition, validated, {**_plain(proxy or {}), **(definition.get("proxy") or {})})
     stack_labels = {**labels, "io.devops-labs.stack": name}
     secrets = definition.get("secrets") or {}
     configs = definition.get("configs") or {}
@@ -136,6 +204,7 @@ def compose_project(definition, defaults, labels, argument_specs):
             continue
         svc = _merge_service(body, defaults)
         is_oneshot = bool(svc.pop("oneshot", False))
+        svc.pop("proxy", None)
         secret_env = svc.pop("secret_env", None) or {}
         svc.setdefault("container_name", sname)
         svc["labels"] = {**stack_labels, **{k: str(v) for k, v in (svc.get("labels") or {}).items()}}
@@ -200,8 +269,9 @@ def compose_project(definition, defaults, labels, argument_specs):
         compose["secrets"] = {s: {"file": "./secrets/" + s} for s in mounted}
     if configs:
         compose["configs"] = {c: {"file": "./configs/" + c} for c in sorted(configs)}
-    published = [{"service": sname, "address": port.rsplit(":", 2)[0] if port.count(":") >= 2 else "0.0.0.0",
-                  "port": port.rsplit(":", 2)[-2] if port.count(":") >= 1 else port}
+    # Where each service answers (a proxied one at the port its proxy publishes for it).
+    published = [{"service": behind.get(_split_port(port)[1], sname), "address": _split_port(port)[0],
+                  "port": _split_port(port)[1]}
                  for sname, svc in services.items() for port in svc.get("ports") or []]
     return {"compose": compose, "files": files, "services": long_running, "oneshot": oneshot,
             "published": published}
