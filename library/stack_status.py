@@ -13,7 +13,8 @@ description:
     not, and returns one row per declared service with its state, health, restart count,
     published addresses, image and image digest, plus a plain-text table of them.
   - "A long-running service (O(stacks[].services)) is unwell when it is missing, not running,
-    restarting, unhealthy or its healthcheck is still starting, or was OOM killed.
+    restarting, unhealthy or its healthcheck is still starting (an OOM kill is added to the reasons; a service
+    the restart policy brought back from an OOM kill is well, its NOTE says V(OOM killed)).
     A one-shot job (O(stacks[].oneshot)) is unwell only when its last run exited non-zero
     or was OOM killed; a job that never ran is fine."
   - "One-shot jobs are found whether they were run with C(docker compose run) (label
@@ -379,7 +380,9 @@ def unwell_reasons(row, inspect=None):
         reasons.append("unhealthy (last check %s)" % last if last else "unhealthy")
     elif health == "starting":
         reasons.append("health check still starting")
-    if row["oom_killed"]:
+    # Docker 20.10 keeps State.OOMKilled true after the restart policy has brought the container back: a
+    # service running (and healthy) again is well, the kill stays in its NOTE; one that is down says why.
+    if row["oom_killed"] and (reasons or kind == "oneshot"):
         reasons.append("OOM killed")
     return reasons
 

@@ -125,9 +125,10 @@ def test_exited_service_and_oom_killed():
     assert row["unwell"] == ["not running (exited (code 137))", "OOM killed"]
 
 
-def test_oom_killed_while_running_again_is_unwell():
+def test_oom_killed_while_running_again_is_well_and_noted():
     row = rows_of(API, [compose("api_pair", "api-backend", OOMKilled=True)])[("api-backend", "service")]
-    assert row["state"] == "running" and row["unwell"] == ["OOM killed"]
+    assert row["state"] == "running" and row["unwell"] == []
+    assert "OOM killed" in stack_status.row_note(row)
 
 
 ETL = {"name": "etl", "services": ["etl-postgres"], "oneshot": ["etl-load"]}
