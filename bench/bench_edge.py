@@ -119,7 +119,7 @@ def main() -> int:
         proxy = client.containers.create(
             "labs/proxy:latest", name=harness.PREFIX + "proxy", detach=True, labels=harness.LABELS, read_only=True,
             tmpfs={"/tmp": ""}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
-            restart_policy={"Name": "unless-stopped"}, mem_limit="64m", nano_cpus=500_000_000,
+            restart_policy={"Name": "always"}, mem_limit="64m", nano_cpus=500_000_000,
             ports={"%d/tcp" % p: ("127.0.0.1", p) for p in PROXIED.values()},
             volumes={str(config): {"bind": "/etc/haproxy/haproxy.cfg", "mode": "ro"}}, network=net.name)
         stack.containers.append(proxy)

@@ -69,7 +69,7 @@ def proxied(engine, stack):
     proxy = engine.containers.create(
         PROXY_IMAGE, name=harness.PREFIX + "proxy", detach=True, labels=harness.LABELS, read_only=True,
         tmpfs={"/tmp": ""}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
-        restart_policy={"Name": "unless-stopped"}, mem_limit="64m", nano_cpus=500_000_000, pids_limit=256,
+        restart_policy={"Name": "always"}, mem_limit="64m", nano_cpus=500_000_000, pids_limit=256,
         ports={"%d/tcp" % p: ("127.0.0.1", p) for p in PORTS.values()},
         volumes={str(config): {"bind": "/etc/haproxy/haproxy.cfg", "mode": "ro"}},
         healthcheck={"test": ["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8404"],
