@@ -92,6 +92,26 @@ def test_upstream_source_key_and_packages(fake_repo):
         "containerd.io", "docker-buildx-plugin", "docker-compose-plugin=2.*"]
 
 
+def test_upstream_on_ubuntu_uses_docker_s_ubuntu_repository(fake_repo):
+    """Ubuntu's branch of the upstream path: Docker's ubuntu/ tree, the release's codename as the suite, the same
+    keyring and packages (the stand-in repository serves linux/ubuntu/gpg; the host carries Ubuntu 24.04's facts)."""
+    rc, report = run_check_mode("docker_engine_upstream.yml", {
+        "ansible_python_interpreter": sys.executable,
+        "docker_engine_upstream_url": fake_repo,
+        "stand_in": {"distribution": "Ubuntu", "distribution_release": "noble", "distribution_major_version": "24"},
+    })
+    tasks = task_results(report)
+    repo = tasks["Add Docker's apt repository (deb822, key in /etc/apt/keyrings)"]
+    lines = repo["repo"].splitlines()
+    assert f"URIs: {fake_repo}/ubuntu" in lines
+    assert "Suites: noble" in lines
+    assert "Signed-By: /etc/apt/keyrings/docker.asc" in lines
+    install = tasks["Install Docker CE"]
+    assert rc != 0 and install.get("failed")
+    assert install["invocation"]["module_args"]["name"] == [
+        "docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin", "docker-compose-plugin=2.*"]
+
+
 def test_unknown_source_is_refused():
     rc, report = run_check_mode("docker_engine_validate.yml", {"docker_engine_source": "snap"})
     assert rc != 0

@@ -317,6 +317,11 @@ def test_role_in_an_existing_subnet_then_scale_down_then_teardown(moto_url, role
         assert inst["MetadataOptions"]["HttpTokens"] == "required"
         assert tags(inst)["Project"] == PROJECT and tags(inst)["Name"] == f"{PROJECT}-{tags(inst)['Role']}"
     assert {i["InstanceType"] for i in api_pair} == {"t3.micro"}
+    # Root volumes: encrypted by default (ec2_provision_volume_encrypted), gp3.
+    volumes = client.describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": [i["InstanceId"] for i in registry + api_pair]}])["Volumes"]
+    assert len(volumes) == 3
+    assert all(v["Encrypted"] and v["VolumeType"] == "gp3" for v in volumes), volumes
     assert registry[0]["InstanceType"] == "t3.small"
     [image] = client.describe_images(ImageIds=[registry[0]["ImageId"]])["Images"]
     assert image["OwnerId"] == "099720109477" and image["Name"].startswith("ubuntu/images/")
