@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -31,6 +32,12 @@ DURATIONS = LOGS / "durations.json"
 # ~500-800 s); used until a run has recorded durations.
 DEFAULT_ORDER = ["ec2", "site", "registry", "resilience", "monitoring", "etl_stack", "secure_app", "base_image", "student_app", "api_pair", "compose_stack", "webserver", "docker_engine", "prechecks"]
 TAIL_LINES = 120
+# The failing task, printed again just above the final summary: CI keeps only the end of the output, and the
+# end of a Molecule log is its destroy phase.
+EXCERPT_LINES = 12
+EXCERPT_WIDTH = 400
+_FAILED_LINE = re.compile(r"^(fatal|failed): \[")
+_TASK_STARTS = ("TASK [", "PLAY ", "RUNNING HANDLER")
 HEARTBEAT_SECONDS = 60
 
 
@@ -50,6 +57,29 @@ def load_durations() -> dict[str, float]:
         return {k: float(v) for k, v in json.loads(DURATIONS.read_text()).items()}
     except (OSError, ValueError, AttributeError):
         return {}
+
+
+def failing_task(lines: list[str]) -> list[str]:
+    """The TASK header and the error lines of the last task that failed and was not ignored."""
+    failed_at = None
+    for i, line in enumerate(lines):
+        if _FAILED_LINE.match(line):
+            block = []
+            for later in lines[i + 1:]:
+                if later.startswith(_TASK_STARTS):
+                    break
+                block.append(later)
+            if "...ignoring" not in block:
+                failed_at = i
+    if failed_at is None:
+        return []
+    start = next((j for j in range(failed_at, -1, -1) if lines[j].startswith("TASK [")), failed_at)
+    end = failed_at + 1
+    while end < len(lines) and lines[end].strip() and not lines[end].startswith(_TASK_STARTS):
+        end += 1
+    excerpt = [lines[start]] if start != failed_at else []
+    excerpt += lines[failed_at:end]
+    return [l if len(l) <= EXCERPT_WIDTH else l[:EXCERPT_WIDTH] + " ..." for l in excerpt[:EXCERPT_LINES]]
 
 
 _OUTPUT = threading.Lock()
@@ -119,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         lines = (LOGS / ("%s.log" % name)).read_text(errors="replace").splitlines()
         print("\n===== %s failed: last %d lines of %s =====" % (name, TAIL_LINES, LOGS / (name + ".log")))
         print("\n".join(lines[-TAIL_LINES:]), flush=True)
+    for name in failed:
+        excerpt = failing_task((LOGS / ("%s.log" % name)).read_text(errors="replace").splitlines())
+        print("\n===== %s: the task that failed =====" % name)
+        print("\n".join(excerpt) if excerpt else "(no failed Ansible task in the log: see its tail above)", flush=True)
     summary = ", ".join("%s %s %d s" % (n, "ok" if results[n][0] == 0 else "FAILED", results[n][1]) for n in order)
     log("molecule: %s" % summary)
     return 1 if failed else 0

@@ -69,3 +69,42 @@ def test_unknown_scenario_is_refused(fake_molecule):
     with pytest.raises(SystemExit) as exc:
         runner.main(["no_such_scenario"])
     assert exc.value.code == 2
+
+
+def test_the_failing_task_is_found_past_ignored_failures_and_the_destroy_phase():
+    log = """TASK [Probe once] ***
+fatal: [molecule-x]: FAILED! => {"msg": "first try"}
+...ignoring
+
+TASK [Probe each] ***
+failed: [molecule-x] (item=a) => {"msg": "a is down"}
+ok: [molecule-x] => (item=b)
+...ignoring
+
+TASK [Check the UI lists the repositories] ***
+fatal: [molecule-x]: FAILED! => {"assertion": "'molecule/doomed' in verify_ui_list.content", "msg": "Assertion failed"}
+
+PLAY RECAP ***
+molecule-x : ok=3 changed=0 failed=1
+
+TASK [Destroy molecule instance(s)] ***
+changed: [localhost]
+""".splitlines()
+    excerpt = runner.failing_task(log)
+    assert excerpt[0] == "TASK [Check the UI lists the repositories] ***"
+    assert "molecule/doomed" in excerpt[1] and len(excerpt) == 2
+    assert runner.failing_task(["TASK [ok] ***", "ok: [x]"]) == []
+    long = runner.failing_task(["TASK [t] ***", "fatal: [x]: FAILED! => " + "y" * 5000])
+    assert len(long[1]) < 500 and long[1].endswith(" ...")
+
+
+def test_the_failing_task_is_printed_after_the_tail(fake_molecule, monkeypatch, capsys, tmp_path):
+    bin_dir = tmp_path / "bin"
+    (bin_dir / "molecule").write_text(
+        '#!/bin/sh\necho "TASK [Check the thing] ***"\necho "fatal: [m]: FAILED! => {\\"msg\\": \\"the reason\\"}"\n'
+        'echo\necho "TASK [Destroy] ***"\necho "changed: [localhost]"\nexit 2\n')
+    assert runner.main(["--jobs", "1", "ec2"]) == 1
+    out = capsys.readouterr().out
+    tail_end = out.rindex("changed: [localhost]")
+    assert out.index("===== ec2: the task that failed =====") > tail_end
+    assert out.rindex('fatal: [m]: FAILED! => {"msg": "the reason"}') > tail_end
