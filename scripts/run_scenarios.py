@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Run Molecule scenarios, a few at a time, with output a person can follow.
 
-    scripts/run_scenarios.py [--jobs N] [scenario ...]     (default: every molecule/*/molecule.yml)
+    scripts/run_scenarios.py [--jobs N] [--retries N] [scenario ...]     (default: every molecule/*/molecule.yml)
 
 Each ``molecule test -s <scenario>`` writes its whole output to artifacts/molecule/<scenario>.log.
 This script prints one line when a scenario starts and one when it ends (with its duration), a line
 every minute naming what is still running, and the last lines of the log of every scenario that
-failed. It exits non-zero when any scenario failed, after all of them ran.
+failed, and again, just above the final summary, the task that failed. It exits non-zero when any scenario
+failed, after all of them ran. With --retries, a failed scenario runs again; one that then passes counts as
+passed but is reported FLAKY with the task that failed (its first log is kept as <scenario>.failed-1.log).
 
 The scenarios start longest first (durations of the last run, kept in artifacts/molecule/durations.json;
 a fresh clone uses DEFAULT_ORDER), so that the parallel runs end together.
@@ -96,6 +98,8 @@ def log(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="scenarios run at once (default 2)")
+    parser.add_argument("--retries", type=int, default=0,
+                        help="run a failed scenario again up to N times; a pass after a failure is reported as flaky")
     parser.add_argument("scenarios", nargs="*", help="default: every scenario under molecule/")
     args = parser.parse_args(argv)
     known = all_scenarios()
@@ -104,12 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no such scenario: %s (known: %s)" % (", ".join(unknown), " ".join(known)))
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if args.retries < 0:
+        parser.error("--retries must be 0 or more")
 
     LOGS.mkdir(parents=True, exist_ok=True)
     durations = load_durations()
     order = longest_first(args.scenarios or known, durations)
     running: dict[str, float] = {}
     results: dict[str, tuple[int, float]] = {}
+    flaky: dict[str, list[str]] = {}
     lock = threading.Lock()
     log("molecule: %d scenario(s), %d at a time, in this order: %s" % (len(order), args.jobs, " ".join(order)))
 
@@ -117,10 +124,21 @@ def main(argv: list[str] | None = None) -> int:
         path = LOGS / ("%s.log" % name)
         with lock:
             running[name] = time.monotonic()
-        log("start  %s (log: %s)" % (name, os.path.relpath(path, ROOT)))
-        with path.open("w") as out:
-            code = subprocess.call(["molecule", "test", "-s", name], cwd=ROOT, stdout=out,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        for attempt in range(args.retries + 1):
+            log("start  %s (log: %s)" % (name, os.path.relpath(path, ROOT)))
+            with path.open("w") as out:
+                code = subprocess.call(["molecule", "test", "-s", name], cwd=ROOT, stdout=out,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            if code == 0 or attempt == args.retries:
+                break
+            # Kept, and named in the summary: a scenario that passes only on its second run is flaky, not fine.
+            kept = LOGS / ("%s.failed-%d.log" % (name, attempt + 1))
+            path.replace(kept)
+            excerpt = failing_task(kept.read_text(errors="replace").splitlines())
+            log("FAILED (exit %d) %s, run it again (log kept: %s); the task that failed:\n%s"
+                % (code, name, os.path.relpath(kept, ROOT), "\n".join(excerpt) or "(none found)"))
+            with lock:
+                flaky.setdefault(name, []).append(excerpt[0] if excerpt else "exit %d" % code)
         with lock:
             elapsed = time.monotonic() - running.pop(name)
             results[name] = (code, elapsed)
@@ -153,7 +171,14 @@ def main(argv: list[str] | None = None) -> int:
         excerpt = failing_task((LOGS / ("%s.log" % name)).read_text(errors="replace").splitlines())
         print("\n===== %s: the task that failed =====" % name)
         print("\n".join(excerpt) if excerpt else "(no failed Ansible task in the log: see its tail above)", flush=True)
-    summary = ", ".join("%s %s %d s" % (n, "ok" if results[n][0] == 0 else "FAILED", results[n][1]) for n in order)
+    for name, tasks in sorted(flaky.items()):
+        log("FLAKY %s: failed %d time(s) before its last run, at: %s" % (name, len(tasks), "; ".join(tasks)))
+
+    def state(name: str) -> str:
+        if results[name][0] != 0:
+            return "FAILED"
+        return "ok after %d failure(s)" % len(flaky[name]) if name in flaky else "ok"
+    summary = ", ".join("%s %s %d s" % (n, state(n), results[n][1]) for n in order)
     log("molecule: %s" % summary)
     return 1 if failed else 0
 

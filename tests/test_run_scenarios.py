@@ -108,3 +108,24 @@ def test_the_failing_task_is_printed_after_the_tail(fake_molecule, monkeypatch, 
     tail_end = out.rindex("changed: [localhost]")
     assert out.index("===== ec2: the task that failed =====") > tail_end
     assert out.rindex('fatal: [m]: FAILED! => {"msg": "the reason"}') > tail_end
+
+
+def test_a_scenario_that_passes_on_its_second_run_is_reported_flaky(fake_molecule, monkeypatch, capsys, tmp_path):
+    marker = tmp_path / "failed-once"
+    (tmp_path / "bin" / "molecule").write_text(
+        '#!/bin/sh\nif [ ! -e %s ]; then touch %s; echo "TASK [Pull while read-only] ***"; '
+        'echo "fatal: [m]: FAILED! => {}"; exit 2; fi\necho "all good"\n' % (marker, marker))
+    assert runner.main(["--jobs", "1", "--retries", "1", "registry"]) == 0
+    out = capsys.readouterr().out
+    assert "FLAKY registry: failed 1 time(s) before its last run, at: TASK [Pull while read-only] ***" in out
+    assert "registry ok after 1 failure(s)" in out
+    assert "Pull while read-only" in (fake_molecule / "registry.failed-1.log").read_text()
+    assert (fake_molecule / "registry.log").read_text().strip() == "all good"
+
+
+def test_without_retries_a_failure_is_final(fake_molecule, monkeypatch, capsys, tmp_path):
+    marker = tmp_path / "failed-once"
+    (tmp_path / "bin" / "molecule").write_text(
+        '#!/bin/sh\n[ -e %s ] && exit 0\ntouch %s\nexit 2\n' % (marker, marker))
+    assert runner.main(["--jobs", "1", "registry"]) == 1
+    assert "FLAKY" not in capsys.readouterr().out
