@@ -7,13 +7,10 @@ apt was asked for and whether the pinned Debian 13 source would be added. Debian
 molecule/docker_engine and on the CI machine.
 """
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from ansible_json import by_task, run_playbook
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOKS = ROOT / "tests" / "playbooks"
@@ -27,28 +24,12 @@ PENDING_TASK = "Say what check mode cannot show yet"
 @pytest.fixture(scope="module")
 def results() -> dict:
     """Task results by stand-in host, then by task name (without the 'role : ' prefix)."""
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
-        ANSIBLE_LOCAL_TEMP=str(ROOT / ".ansible" / "tmp"),
-    )
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("ansible-playbook")), "--check", "--diff",
-         "-i", str(ROOT / "tests" / "inventory" / "docker_engine_compose.yml"),
-         "-e", json.dumps({"ansible_python_interpreter": sys.executable}),
-         str(PLAYBOOKS / "docker_engine_compose.yml")],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    _, report = run_playbook(PLAYBOOKS / "docker_engine_compose.yml", "--check", "--diff",
+                             inventory=str(ROOT / "tests" / "inventory" / "docker_engine_compose.yml"))
     by_host: dict = {}
-    for play in json.loads(proc.stdout)["plays"]:
-        for task in play["tasks"]:
-            name = task["task"]["name"].split(" : ", 1)[-1]
-            for host, result in task["hosts"].items():
-                by_host.setdefault(host, {})[name] = result
+    for name, hosts in by_task(report).items():
+        for host, result in hosts.items():
+            by_host.setdefault(host, {})[name] = result
     return by_host
 
 

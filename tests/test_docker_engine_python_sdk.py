@@ -5,13 +5,10 @@ The task runs in check mode on this machine (local connection) for stand-in host
 reported (tests/inventory/docker_engine_python_sdk.yml); molecule/ec2 runs it for real on bare stand-ins.
 """
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from ansible_json import by_task, run_playbook
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "Install the Docker SDK for Python"
@@ -20,27 +17,12 @@ TASK = "Install the Docker SDK for Python"
 @pytest.fixture(scope="module")
 def results() -> dict:
     """The SDK task's result by stand-in host."""
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
-        ANSIBLE_LOCAL_TEMP=str(ROOT / ".ansible" / "tmp"),
-    )
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("ansible-playbook")), "--check",
-         "-i", str(ROOT / "tests" / "inventory" / "docker_engine_python_sdk.yml"),
-         "-e", json.dumps({"ansible_python_interpreter": sys.executable}),
-         str(ROOT / "tests" / "playbooks" / "docker_engine_python_sdk.yml")],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    _, report = run_playbook(ROOT / "tests" / "playbooks" / "docker_engine_python_sdk.yml", "--check",
+                             inventory=str(ROOT / "tests" / "inventory" / "docker_engine_python_sdk.yml"))
     found = {}
-    for play in json.loads(proc.stdout)["plays"]:
-        for task in play["tasks"]:
-            if task["task"]["name"].split(" : ", 1)[-1].startswith(TASK):
-                found.update(task["hosts"])
+    for name, hosts in by_task(report).items():
+        if name.startswith(TASK):
+            found.update(hosts)
     return found
 
 

@@ -6,14 +6,12 @@ read the deb822 source the module would write, where the key would go, and the p
 """
 
 import http.server
-import json
-import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+from ansible_json import by_task, run_playbook
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_KEY = b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBFit2ioBEADhWpZ8/wvZ6hUTiXOwQHXMAlaFHcPH9hAtr4F1y2+OYdbtMuth\n-----END PGP PUBLIC KEY BLOCK-----\n"
@@ -41,26 +39,13 @@ def fake_repo():
 
 
 def run_check_mode(playbook: str, extra_vars: dict) -> tuple[int, dict]:
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
-        ANSIBLE_LOCAL_TEMP=str(ROOT / ".ansible" / "tmp"),
-    )
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("ansible-playbook")), "--check", "--diff",
-         "-i", "localhost,", "-e", json.dumps(extra_vars), str(ROOT / "tests" / "playbooks" / playbook)],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
-    )
-    return proc.returncode, json.loads(proc.stdout)
+    return run_playbook(ROOT / "tests" / "playbooks" / playbook, "--check", "--diff", extra_vars=extra_vars,
+                        check=False, timeout=300)
 
 
 def task_results(report: dict) -> dict:
-    """Results by task name, without the 'role : ' prefix."""
-    return {t["task"]["name"].split(" : ", 1)[-1]: t["hosts"]["localhost"]
-            for play in report["plays"] for t in play["tasks"]}
+    """Results on localhost by task name."""
+    return {name: hosts["localhost"] for name, hosts in by_task(report).items()}
 
 
 def test_upstream_source_key_and_packages(fake_repo):

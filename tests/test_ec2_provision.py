@@ -13,16 +13,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from ansible_json import ansible_env, by_task, run_ansible
 
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.moto_server.threaded_moto_server")
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 PROJECT = "devops-labs"
 # moto's catalogue has Canonical's xenial/trusty images, not the role's default noble.
 AMI_NAME = "ubuntu/images/hvm-ssd*/ubuntu-*-amd64-server-*"
@@ -55,34 +54,13 @@ def ec2(region: str):
 
 def run(args: list[str], region: str, tmp_path: Path, check: bool = True) -> subprocess.CompletedProcess:
     """Run an ansible command of the venv with the project's configuration, JSON output, in a region."""
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_HOME=str(ROOT / ".ansible"),
-        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
-        ANSIBLE_LIBRARY=str(ROOT / "library"),
-        ANSIBLE_MODULE_UTILS=str(ROOT / "module_utils"),
-        ANSIBLE_LOCAL_TEMP=str(ROOT / ".ansible" / "tmp"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_DEPRECATION_WARNINGS="false",
-        AWS_REGION=region,
-        AWS_DEFAULT_REGION=region,
-    )
-    proc = subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=600)
-    if check:
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return proc
+    env = ansible_env(ANSIBLE_DEPRECATION_WARNINGS="false", AWS_REGION=region, AWS_DEFAULT_REGION=region)
+    return run_ansible(args, env=env, cwd=tmp_path, check=check)
 
 
 def host_results(report: dict, task: str) -> dict:
     """{host: result} of the task with this name (role prefix ignored)."""
-    for play in report["plays"]:
-        for t in play["tasks"]:
-            if t["task"]["name"].split(" : ", 1)[-1] == task:
-                return t["hosts"]
-    raise KeyError(task)
+    return by_task(report)[task]
 
 
 def recap(report: dict) -> dict:
