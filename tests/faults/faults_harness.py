@@ -183,25 +183,45 @@ class Stack:
 
         publish=False: no published port (reached over ``network`` only, e.g. behind a proxy; URL None).
         host_port: publish on this port of 127.0.0.1 instead of a free one."""
-        image = self.client.images.get(IMAGES[app])
+        port = host_port or free_port()
+        container = self.run_image(IMAGES[app], name, network, env=env, volumes=volumes, aliases=aliases,
+                                   ports={"%d/tcp" % PORTS[app]: ("127.0.0.1", port)} if publish else {})
+        return container, ("http://127.0.0.1:%d" % port) if publish else None
+
+    def run_image(self, image_ref, name, network=None, env=None, volumes=None, aliases=None, ports=None,
+                  mem_limit="256m"):
+        """Start ``image_ref`` hardened like compose_stack (its own healthcheck, every second); return it.
+
+        aliases: names the container also answers to on ``network`` (a Compose service name)."""
+        image = self.client.images.get(image_ref)
         health = dict((image.attrs.get("Config") or {}).get("Healthcheck") or {})
         healthcheck = None
         if health.get("Test"):
             healthcheck = {"test": health["Test"], "interval": HEALTH_INTERVAL_NS,
                            "timeout": health.get("Timeout") or 5_000_000_000,
                            "retries": health.get("Retries") or 3, "start_period": 2_000_000_000}
-        port = host_port or free_port()
+        networking = None
+        if network is not None and aliases:
+            networking = {network.name: self.client.api.create_endpoint_config(aliases=list(aliases))}
         container = self.client.containers.create(
-            IMAGES[app], name=PREFIX + name, detach=True, environment=env or {},
+            image_ref, name=PREFIX + name, detach=True, environment=env or {},
             labels=LABELS, read_only=True, tmpfs={"/tmp": ""}, cap_drop=["ALL"],
             security_opt=["no-new-privileges"], restart_policy={"Name": "always"},
-            mem_limit="256m", nano_cpus=1_000_000_000, pids_limit=256,
-            ports={"%d/tcp" % PORTS[app]: ("127.0.0.1", port)} if publish else {},
-            volumes=volumes or {}, healthcheck=healthcheck,
-            network=network.name if network else None)
+            mem_limit=mem_limit, nano_cpus=1_000_000_000, pids_limit=256,
+            ports=ports or {}, volumes=volumes or {}, healthcheck=healthcheck,
+            network=network.name if network else None, networking_config=networking)
         self.containers.append(container)
         container.start()
-        return container, ("http://127.0.0.1:%d" % port) if publish else None
+        return container
+
+    def secret_file(self, name, value, uid=APP_UID):
+        """A credential file readable only by ``uid``; returns its mount at /run/secrets/<name>."""
+        path = os.path.join(self.secrets_dir, name)
+        with open(path, "w") as handle:
+            handle.write(value)
+        os.chown(path, uid, uid)
+        os.chmod(path, 0o400)
+        return {path: {"bind": "/run/secrets/" + name, "mode": "ro"}}
 
     def student_api(self, name, network=None, volume=None, publish=True, host_port=None):
         volumes = self.secret_mounts()

@@ -330,3 +330,37 @@ def test_a_proxied_service_must_publish_and_have_a_network():
     problems = flt.stack_problems(_stack(web={"image": "x", "networks": ["front"], "ports": ["1:1"], "proxy": "udp"}),
                                   SPEC)
     assert any("proxy" in p and "udp" in p for p in problems)
+
+
+# --- gate_failure: what the redeploy's health gate says failed (restore_failed.yml) ---
+
+def _check_result(name, failed, **extra):
+    return {"item": {"name": name, "url": "http://127.0.0.1:5000/list"}, "failed": failed, "changed": False, **extra}
+
+
+def test_gate_failure_names_each_failed_check_with_its_reason_not_the_body():
+    failed = {"failed": True, "msg": "One or more items failed", "results": [
+        _check_result("the API answers the list", True, url="http://127.0.0.1:5000/list", attempts=11,
+                      reason="json path student_ages not found",
+                      msg="http://127.0.0.1:5000/list not healthy ...; body: {\"ages\": {\"Sara\": \"23\"}}\n"),
+        _check_result("the API refuses anonymous requests", False),
+        {"item": {"name": "skipped one", "url": "http://x/"}, "skipped": True},
+        _check_result("the website answers", True, msg="connection refused"),
+    ]}
+    assert flt.gate_failure(failed, 40) == (
+        "check the API answers the list failed (http://127.0.0.1:5000/list: json path student_ages not found, "
+        "11 attempt(s)); check the website answers failed (http://127.0.0.1:5000/list: connection refused)")
+    assert "Sara" not in flt.gate_failure(failed, 40)
+
+
+def test_gate_failure_of_the_wait_says_not_healthy_within_the_timeout():
+    failed = {"failed": True, "msg": "General error: container student-api is unhealthy\n" + "x" * 500}
+    said = flt.gate_failure(failed, 40)
+    assert said.startswith("not healthy within 40 s (General error: container student-api is unhealthy x")
+    assert said.endswith("...)") and len(said) < 340
+    assert flt.gate_failure({}, 120) == "not healthy within 120 s ()"
+
+
+def test_gate_failure_of_a_loop_with_no_failed_item_falls_back_to_the_message():
+    failed = {"failed": True, "msg": "templating error", "results": [_check_result("fine", False)]}
+    assert flt.gate_failure(failed, 40) == "not healthy within 40 s (templating error)"

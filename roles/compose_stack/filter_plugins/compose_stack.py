@@ -371,9 +371,38 @@ def rollback_plan(history, current, stack, only=None, mode="back"):
     return {"restore": restore, "history": new_history}
 
 
+def gate_failure(failed_result, wait_timeout):
+    """What failed a redeploy's health gate, in words, from the failed task's result (ansible_failed_result).
+
+    A failed declared check (checks.yml's loop: a result per check): each failed check's name, URL, reason (the
+    module's short `reason`, not its message with the body excerpt) and attempts. Anything else (compose's wait):
+    not healthy within wait_timeout s, with the message.
+    """
+    failed_result = failed_result or {}
+    results = failed_result.get("results")
+    if isinstance(results, list):
+        parts = []
+        for check in results:
+            if not (isinstance(check, dict) and check.get("failed")):
+                continue
+            item = check.get("item") or {}
+            reason = str(check.get("reason") or check.get("msg") or "no reason given").strip()
+            attempts = ", %s attempt(s)" % check["attempts"] if check.get("attempts") is not None else ""
+            parts.append("check %s failed (%s: %s%s)" % (item.get("name", "?"), check.get("url") or item.get("url", "?"),
+                                                          _shorten(reason), attempts))
+        if parts:
+            return "; ".join(parts)
+    return "not healthy within %s s (%s)" % (wait_timeout, _shorten(str(failed_result.get("msg") or "").strip()))
+
+
+def _shorten(text, limit=300):
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class FilterModule:
     def filters(self):
         return {"compose_stack_problems": stack_problems, "compose_stack_project": compose_project,
                 "compose_stack_addresses": addresses, "compose_stack_outdated": outdated,
                 "compose_stack_deployed": deployed, "compose_stack_history_add": history_add,
-                "compose_stack_rollback_plan": rollback_plan}
+                "compose_stack_rollback_plan": rollback_plan, "compose_stack_gate_failure": gate_failure}
