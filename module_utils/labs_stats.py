@@ -31,9 +31,9 @@ without access to the cgroups) has no usage: the entry says ``n/a`` and keeps
 the limits from the container's settings (HostConfig.Memory, NanoCpus).
 
 Everything here is pure (no engine access), for unit tests on fake payloads,
-and imports nothing from Ansible: apps/container_exporter carries a byte-identical
-copy (tests/test_app_shared_copies.py), so the Prometheus exporter and the
-container_stats module compute the same figures.  labs_docker re-exports the
+and imports nothing from Ansible: this very file is also staged into the image of
+apps/container_exporter (apps/container_exporter/SHARED, roles/images), so the
+Prometheus exporter and the container_stats module compute the same figures.  labs_docker re-exports the
 inspect readers below.
 """
 

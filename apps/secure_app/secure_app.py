@@ -15,16 +15,15 @@ The server runs in this very process: in the container it is PID 1.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import signal
-import sys
 import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, Response, request
+from labs_common.secret_files import read_secret as shared_read_secret
+from labs_common.waitress_app import fail, serve
 from werkzeug.exceptions import BadRequest, HTTPException
 
 APP_NAME = "secure_app"
@@ -76,13 +75,7 @@ class DbSettings:
 
 def read_secret(environ, name: str) -> str:
     """NAME_FILE's contents (trailing newline dropped) win over NAME; empty when neither is set."""
-    path = environ.get(name + "_FILE", "")
-    if path:
-        try:
-            return Path(path).read_text().rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError(f"{name}_FILE={path} is not a readable file ({exc.strerror})") from exc
-    return environ.get(name, "")
+    return shared_read_secret(environ, name, ConfigError) or ""
 
 
 def _int_setting(environ, name: str, default: int, low: int, high: int) -> int:
@@ -282,29 +275,6 @@ def create_app(store) -> Flask:
     return app
 
 
-def fail(message):
-    print(f"{APP_NAME}: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-def serve(wsgi_app, host, port, threads):
-    import waitress  # imported late: the route tests do not need it
-
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=f"{APP_NAME} %(levelname)s %(message)s")
-    server = waitress.create_server(wsgi_app, host=host, port=port, threads=threads, ident=APP_NAME)
-
-    def stop(signum, _frame):
-        raise SystemExit(0)
-
-    # PID 1 gets no default signal handling: handle SIGTERM (docker stop).
-    signal.signal(signal.SIGTERM, stop)
-    logging.info("listening on http://%s:%d/", host, port)
-    try:
-        server.run()
-    finally:
-        server.close()
-
-
 def main(environ=None):
     environ = os.environ if environ is None else environ
     try:
@@ -312,9 +282,9 @@ def main(environ=None):
         port = _int_setting(environ, "LISTEN_PORT", DEFAULT_PORT, 1, 65535)
         threads = _int_setting(environ, "THREADS", 4, 1, 64)
     except ConfigError as exc:
-        fail(str(exc))
+        fail(APP_NAME, str(exc))
     host = environ.get("LISTEN_HOST", "0.0.0.0") or "0.0.0.0"
-    serve(create_app(MariaDBStore(settings)), host, port, threads)
+    serve(APP_NAME, create_app(MariaDBStore(settings)), host, port, threads)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from labs_stats import stats_metrics  # module_utils/labs_stats.py, staged into the image (SHARED)
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-from .labs_stats import stats_metrics
 
 log = logging.getLogger("container_exporter")
 

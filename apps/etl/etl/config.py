@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional
 
+from labs_common.secret_files import read_secret as shared_read_secret
+
 from etl.errors import ConfigError
 
 # Default database role of each stage (least privilege: extract only reads
@@ -66,20 +68,8 @@ def merged_environment(env: Mapping[str, str]) -> Dict[str, str]:
 
 
 def read_secret(env: Mapping[str, str], name: str) -> Optional[str]:
-    """Value of ``name`` from the file named by ``name_FILE`` (wins) or from
-    ``name``; None when neither is set.  One trailing newline is dropped."""
-    path = env.get(f"{name}_FILE")
-    if path:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                value = handle.read()
-        except OSError as exc:
-            raise ConfigError(
-                f"{name}_FILE={path} cannot be read: {exc.strerror or exc}"
-            ) from exc
-        value = value.rstrip("\r\n")
-        return value or None
-    return env.get(name) or None
+    """``name_FILE``'s content (wins) or ``name``; None when neither is set (labs_common.secret_files)."""
+    return shared_read_secret(env, name, ConfigError)
 
 
 def _get(env: Mapping[str, str], name: str, default: str) -> str:

@@ -87,7 +87,7 @@ def test_wait_for_db_times_out_with_exit_code_3(unused_port):
         "ETL_DB_WAIT_INTERVAL": "0.2",
         "ETL_METRICS_DIR": "",
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(APP_DIR),
+        "PYTHONPATH": os.pathsep.join([str(APP_DIR), str(APP_DIR.parent / "labs_common")]),
     }
     started = time.monotonic()
     proc = subprocess.run(

@@ -18,8 +18,10 @@ from flask import (Flask, abort, flash, jsonify, redirect, render_template, requ
                    session, url_for)
 from flask_session import Session
 
+from labs_common.secret_files import read_secret
+from labs_common.throttle import FailureThrottle
+
 from .registry import Registry, RegistryError
-from .throttle import FailureThrottle
 
 __all__ = ["ConfigError", "create_app", "Registry", "RegistryError"]
 
@@ -34,16 +36,9 @@ class ConfigError(ValueError):
 
 
 def env_value(environ, name, default=None):
-    """X, or the content of the file named by X_FILE (the file wins)."""
-    path = environ.get(f"{name}_FILE")
-    if path:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return handle.read().rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
-    value = environ.get(name)
-    return default if value in (None, "") else value
+    """X, or the content of the file named by X_FILE (the file wins); default when neither gives a value."""
+    value = read_secret(environ, name, ConfigError)
+    return default if value is None else value
 
 
 def _int(environ, name, default, low, high):

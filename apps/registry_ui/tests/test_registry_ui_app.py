@@ -1,6 +1,7 @@
 """registry_ui against a fake Docker Registry v2 served over real HTTP."""
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -317,7 +318,7 @@ def test_file_variants_win_over_plain_values(tmp_path, fake_registry, helpers):
     ({"REGISTRY_URL": "registry:5000"}, "http:// or https://"),
     ({"UI_PASSWORD": ""}, "UI_USERNAME and UI_PASSWORD"),
     ({"UI_USERNAME": ""}, "UI_USERNAME and UI_PASSWORD"),
-    ({"UI_PASSWORD_FILE": "/nonexistent/pw"}, "UI_PASSWORD_FILE: cannot read"),
+    ({"UI_PASSWORD_FILE": "/nonexistent/pw"}, "UI_PASSWORD_FILE=/nonexistent/pw cannot be read"),
     ({"REGISTRY_CA_FILE": "/nonexistent/ca.pem"}, "REGISTRY_CA_FILE"),
     ({"UI_PAGE_SIZE": "5000"}, "UI_PAGE_SIZE"),
     ({"UI_COOKIE_SECURE": "maybe"}, "UI_COOKIE_SECURE"),
@@ -328,7 +329,7 @@ def test_bad_configuration_is_rejected(helpers, change, needle):
 
 
 def test_wsgi_entry_exits_with_one_line_on_bad_config():
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(APP_DIR)}
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join([str(APP_DIR), str(APP_DIR.parent / "labs_common")])}
     proc = subprocess.run([sys.executable, "-c", "import registry_ui.wsgi"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import registry_ui
-from registry_ui.throttle import FailureThrottle
+from labs_common.throttle import FailureThrottle
 
 BOUNDED = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                      HealthCheck.too_slow])

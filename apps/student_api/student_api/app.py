@@ -20,6 +20,7 @@ from functools import wraps
 from typing import Any, Dict, Optional, Tuple
 
 from flask import Flask, Response, current_app, g, jsonify, request
+from labs_common.throttle import FailureThrottle
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import __version__
@@ -28,7 +29,6 @@ from .metrics import Metrics
 from .names import identity, normalize
 from .openapi import openapi_document
 from .store import NameConflict, StoreUnavailable, StudentStore
-from .throttle import FailureThrottle
 
 API_BASE = "/supmit/api/v1.0"
 COLLECTION = f"{API_BASE}/get_student_ages"

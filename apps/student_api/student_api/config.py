@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
+from labs_common.secret_files import read_secret as shared_read_secret
+
 DEFAULT_DATA_FILE = "/data/student_age.json"
 DEFAULT_MAX_BODY_BYTES = 16 * 1024
 DEFAULT_PORT = 5000
@@ -23,27 +25,8 @@ class ConfigError(ValueError):
 
 
 def read_secret(env: Mapping[str, str], name: str) -> Optional[str]:
-    """Return the value of ``name`` from ``name_FILE`` (preferred) or ``name``.
-
-    Returns None when neither is set (or the plain variable is empty).
-    Raises ConfigError when ``name_FILE`` is set but cannot be read.
-    """
-    file_var = f"{name}_FILE"
-    path = env.get(file_var)
-    if path:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                value = handle.read()
-        except OSError as exc:
-            raise ConfigError(
-                f"{file_var}={path} cannot be read: {exc.strerror or exc}"
-            ) from exc
-        # Files written by editors / echo end with a newline; the newline is
-        # never part of a credential.
-        value = value.rstrip("\r\n")
-        return value if value else None
-    value = env.get(name)
-    return value if value else None
+    """``name_FILE``'s content (preferred) or ``name``; None when neither is set (labs_common.secret_files)."""
+    return shared_read_secret(env, name, ConfigError)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

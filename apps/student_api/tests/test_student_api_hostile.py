@@ -17,7 +17,7 @@ from student_api.config import Settings
 from student_api.metrics import KNOWN_METHODS
 from student_api.names import identity, normalize
 from student_api.store import StudentStore
-from student_api.throttle import FailureThrottle
+from labs_common.throttle import FailureThrottle
 
 USER, PASSWORD = "teacher", "s3cret-Pa55"
 GOOD = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
@@ -306,37 +306,3 @@ def test_the_right_password_works_again_once_the_window_passed(data_file, monkey
     assert client.get(COLLECTION, headers=AUTH).status_code == 429
     clock.now += 1.5
     assert client.get(COLLECTION, headers=AUTH).status_code == 200
-
-
-@settings(max_examples=300, deadline=None)
-@given(limit=st.integers(1, 6), window=st.integers(1, 100),
-       events=st.lists(st.tuples(st.sampled_from(["a", "b"]), st.sampled_from(["fail", "ok"]),
-                                 st.floats(0, 50)), max_size=40))
-def test_throttle_matches_a_sliding_window_model(limit, window, events):
-    """FailureThrottle against a plain model: blocked iff the client's last
-    ``limit`` failures since its last success all lie within the window."""
-    clock = Clock()
-    throttle = FailureThrottle(limit, window, clock=clock)
-    model = {"a": [], "b": []}
-    for client, outcome, advance in events:
-        clock.now += advance
-        recent = [t for t in model[client] if t > clock.now - window]
-        expected_blocked = len(recent) >= limit
-        wait = throttle.retry_after(client)
-        assert (wait is not None) == expected_blocked, (model, clock.now)
-        if expected_blocked:
-            assert 0 < wait <= window
-            continue  # a blocked client is not checked, nothing recorded
-        if outcome == "fail":
-            throttle.failed(client)
-            model[client].append(clock.now)
-        else:
-            throttle.succeeded(client)
-            model[client] = []
-
-
-def test_throttle_table_is_bounded():
-    throttle = FailureThrottle(3, 60, max_clients=100)
-    for number in range(1000):
-        throttle.failed(f"10.0.{number // 256}.{number % 256}")
-    assert len(throttle._failures) == 100

@@ -5,6 +5,8 @@ is not there. Uses only 127.0.0.1-published ports and objects it creates.
 """
 
 import base64
+import importlib.util
+import io
 import json
 import time
 import urllib.error
@@ -19,6 +21,9 @@ docker = pytest.importorskip("docker")
 pytestmark = pytest.mark.docker
 
 APP_DIR = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("app_context", APP_DIR.parents[1] / "scripts" / "app_context.py")
+app_context = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(app_context)
 BASE_IMAGE = "labs/python:bookworm"
 TAG = "labs/student_api:pytest"
 COLLECTION = "/supmit/api/v1.0/get_student_ages"
@@ -43,7 +48,11 @@ def client():
 
 @pytest.fixture(scope="module")
 def image(client):
-    img, _ = client.images.build(path=str(APP_DIR), tag=TAG, rm=True, forcerm=True)
+    # The build context as the images role stages it: the app's folder plus its shared code (SHARED).
+    context = io.BytesIO()
+    app_context.write_tar(app_context.context_files("student_api"), context)
+    context.seek(0)
+    img, _ = client.images.build(fileobj=context, custom_context=True, tag=TAG, rm=True, forcerm=True)
     return img
 
 

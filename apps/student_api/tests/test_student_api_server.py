@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 APP_DIR = Path(__file__).resolve().parents[1]
+# The app and the shared code its image gets (SHARED: apps/labs_common).
+PYTHONPATH = os.pathsep.join([str(APP_DIR), str(APP_DIR.parent / "labs_common")])
 COLLECTION = "/supmit/api/v1.0/get_student_ages"
 USER, PASSWORD = "teacher", "Tr0ub4dor&3"
 AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
@@ -51,7 +53,7 @@ def launcher_env(tmp_path, **extra):
         if not key.startswith(("API_", "GUNICORN_", "PROMETHEUS", "DATA_FILE"))
     }
     env.update(
-        PYTHONPATH=str(APP_DIR),
+        PYTHONPATH=PYTHONPATH,
         DATA_FILE=str(tmp_path / "data" / "student_age.json"),
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
         GUNICORN_WORKERS="2",
@@ -234,7 +236,7 @@ def test_corrupt_file_keeps_running_and_is_untouched(tmp_path):
 
 
 def test_healthcheck_module(server):
-    env = dict(os.environ, PYTHONPATH=str(APP_DIR), PORT=str(server.port))
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH, PORT=str(server.port))
     ok = subprocess.run([sys.executable, "-m", "student_api.healthcheck"], env=env, capture_output=True, timeout=20)
     assert ok.returncode == 0
     env["PORT"] = str(free_port())

@@ -1,0 +1,122 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+"""Module of the images role: stage an app's build context (its folder plus its shared files) in one call."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: images_context
+short_description: Stage the build context of an app (its folder plus the shared files it names)
+description:
+  - Makes O(dest) hold exactly O(files) - each path in the build context with the content of its source file,
+    mode 0644 (0755 when the source is executable) - and nothing else. Files already right are left alone; a
+    file no longer in O(files) is removed.
+  - The images role runs it on the control host with the file list of its app_builds lookup, so the staged
+    context is exactly what the app's build id hashes. One call per app instead of one per file.
+  - Check mode reports what would change without writing.
+options:
+  dest:
+    description: Directory to stage the context in (created when missing).
+    type: path
+    required: true
+  files:
+    description: Path in the build context (C(./) prefix allowed) to the path of its source file on this host.
+    type: dict
+    required: true
+author: devops-labs
+"""
+
+EXAMPLES = r"""
+- name: Stage a context
+  images_context:
+    dest: /work/.cache/images/localhost/api_backend
+    files:
+      ./Dockerfile: /work/apps/api_backend/Dockerfile
+      ./labs_common/waitress_app.py: /work/apps/labs_common/labs_common/waitress_app.py
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+written:
+  description: Paths in the context written (new or changed content or mode).
+  type: list
+  elements: str
+  returned: always
+removed:
+  description: Paths in the context removed (no longer part of it).
+  type: list
+  elements: str
+  returned: always
+"""
+
+import os
+import shutil
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def _mode(src):
+    return 0o755 if os.stat(src).st_mode & 0o111 else 0o644
+
+
+def _same(src, dest):
+    if not os.path.isfile(dest) or os.path.islink(dest):
+        return False
+    if (os.stat(dest).st_mode & 0o7777) != _mode(src) or os.path.getsize(src) != os.path.getsize(dest):
+        return False
+    with open(src, "rb") as one, open(dest, "rb") as other:
+        return one.read() == other.read()
+
+
+def plan(dest, files):
+    """(wanted {relative path: source}, paths to write, paths to remove), relative to dest."""
+    wanted = {}
+    for rel, src in files.items():
+        rel = os.path.normpath(rel[2:] if rel.startswith("./") else rel)
+        if os.path.isabs(rel) or rel.startswith(".."):
+            raise ValueError("%s leaves the build context" % rel)
+        wanted[rel] = src
+    present = set()
+    if os.path.isdir(dest):
+        for root, _dirs, names in os.walk(dest):
+            for name in names:
+                present.add(os.path.relpath(os.path.join(root, name), dest))
+    write = sorted(rel for rel, src in wanted.items() if not _same(src, os.path.join(dest, rel)))
+    remove = sorted(present - set(wanted))
+    return wanted, write, remove
+
+
+def stage(dest, wanted, write, remove):
+    for rel in remove:
+        os.remove(os.path.join(dest, rel))
+    for rel in write:
+        target = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target)
+        tmp = target + ".images-tmp"
+        shutil.copyfile(wanted[rel], tmp)
+        os.chmod(tmp, _mode(wanted[rel]))
+        os.replace(tmp, target)
+    for root, dirs, names in os.walk(dest, topdown=False):  # folders left empty by a removal
+        if root != dest and not os.listdir(root):
+            os.rmdir(root)
+
+
+def main():
+    module = AnsibleModule(argument_spec={"dest": {"type": "path", "required": True},
+                                          "files": {"type": "dict", "required": True}},
+                           supports_check_mode=True)
+    dest = module.params["dest"]
+    try:
+        wanted, write, remove = plan(dest, module.params["files"])
+        if not module.check_mode and (write or remove or not os.path.isdir(dest)):
+            os.makedirs(dest, mode=0o755, exist_ok=True)
+            stage(dest, wanted, write, remove)
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="cannot stage %s: %s" % (dest, exc))
+    module.exit_json(changed=bool(write or remove), written=write, removed=remove)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Write an app's Docker build context as a tar on stdout: its folder apps/<app> plus the shared files its
+SHARED file names (apps/labs_common, module_utils/labs_stats.py), exactly what roles/images stages and
+hashes into the build id (the file list comes from the role's own lookup, roles/images/lookup_plugins).
+
+    python3 scripts/app_context.py api_backend | docker build -t labs/api_backend:dev -
+    python3 scripts/app_context.py --list student_api      # the context's files and where each comes from
+
+The tar is reproducible: entries sorted, owner root, mtime 0, mode 0644 (0755 for executables and
+folders), caches (__pycache__, .pytest_cache, .hypothesis) left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import sys
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+APPS = ROOT / "apps"
+
+
+def _lookup():
+    spec = importlib.util.spec_from_file_location(
+        "images_app_builds", ROOT / "roles" / "images" / "lookup_plugins" / "app_builds.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def context_files(app, apps_dir=APPS):
+    """{'./<path in the context>': Path of the source}, as the images role stages it."""
+    return {rel: Path(src) for rel, src in _lookup().context_files(str(apps_dir), app).items()}
+
+
+def write_tar(files, fileobj):
+    dirs = sorted({str(parent) for rel in files for parent in Path(rel[2:]).parents if str(parent) != "."})
+    with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for name in dirs:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+            tar.addfile(info)
+        for rel in sorted(files, key=lambda p: p.encode()):
+            data = files[rel].read_bytes()
+            info = tarfile.TarInfo(rel[2:])
+            info.size, info.mtime = len(data), 0
+            info.mode = 0o755 if files[rel].stat().st_mode & 0o111 else 0o644
+            tar.addfile(info, io.BytesIO(data))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("app", help="folder name under apps/")
+    parser.add_argument("--list", action="store_true", help="list the context's files instead of writing a tar")
+    args = parser.parse_args(argv)
+    if not (APPS / args.app / "Dockerfile").is_file():
+        parser.error(f"no app {args.app!r}: apps/{args.app}/Dockerfile does not exist")
+    files = context_files(args.app)
+    if args.list:
+        for rel in sorted(files, key=lambda p: p.encode()):
+            print(f"{rel[2:]}\t{files[rel].resolve().relative_to(ROOT)}")
+        return 0
+    write_tar(files, sys.stdout.buffer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

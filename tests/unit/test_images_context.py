@@ -1,0 +1,63 @@
+"""roles/images/library/images_context.py: the staged build context is exactly the files asked for."""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("images_context", ROOT / "roles" / "images" / "library" / "images_context.py")
+ic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ic)
+
+
+def _sources(tmp_path):
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    (src / "Dockerfile").write_text("FROM x\n")
+    (src / "pkg" / "a.py").write_text("A = 1\n")
+    (src / "run.sh").write_text("#!/bin/sh\n")
+    (src / "run.sh").chmod(0o700)
+    return {"./Dockerfile": str(src / "Dockerfile"), "./labs_common/a.py": str(src / "pkg" / "a.py"),
+            "./run.sh": str(src / "run.sh")}
+
+
+def _run(dest, files):
+    wanted, write, remove = ic.plan(str(dest), files)
+    ic.stage(str(dest), wanted, write, remove)
+    return write, remove
+
+
+def _tree(dest):
+    return {str(p.relative_to(dest)): (p.read_text(), p.stat().st_mode & 0o777)
+            for p in sorted(dest.rglob("*")) if p.is_file()}
+
+
+def test_stages_exactly_the_files_then_changes_nothing(tmp_path):
+    files, dest = _sources(tmp_path), tmp_path / "ctx"
+    dest.mkdir()
+    write, remove = _run(dest, files)
+    assert write == ["Dockerfile", "labs_common/a.py", "run.sh"] and remove == []
+    assert _tree(dest) == {"Dockerfile": ("FROM x\n", 0o644), "labs_common/a.py": ("A = 1\n", 0o644),
+                           "run.sh": ("#!/bin/sh\n", 0o755)}
+    assert ic.plan(str(dest), files)[1:] == ([], [])
+
+
+def test_a_changed_source_is_rewritten_and_a_dropped_file_removed_with_its_folder(tmp_path):
+    files, dest = _sources(tmp_path), tmp_path / "ctx"
+    dest.mkdir()
+    _run(dest, files)
+    Path(files["./Dockerfile"]).write_text("FROM y\n")
+    (dest / "stale.txt").write_text("left by an older build")
+    del files["./labs_common/a.py"]
+    write, remove = _run(dest, files)
+    assert write == ["Dockerfile"] and remove == ["labs_common/a.py", "stale.txt"]
+    assert sorted(os.listdir(dest)) == ["Dockerfile", "run.sh"]
+    assert (dest / "Dockerfile").read_text() == "FROM y\n"
+
+
+@pytest.mark.parametrize("rel", ["../out.py", "/etc/out.py"])
+def test_a_path_leaving_the_context_is_refused(tmp_path, rel):
+    with pytest.raises(ValueError, match="leaves the build context"):
+        ic.plan(str(tmp_path / "ctx"), {rel: str(tmp_path)})
