@@ -3,8 +3,8 @@
 SHARED file names (apps/labs_common, module_utils/labs_stats.py), exactly what roles/images stages and
 hashes into the build id (the file list comes from the role's own lookup, roles/images/lookup_plugins).
 
-    python3 scripts/app_context.py api_backend | docker build -t labs/api_backend:dev -
-    python3 scripts/app_context.py --list student_api      # the context's files and where each comes from
+    .venv/bin/python scripts/app_context.py api_backend | docker build -t labs/api_backend:dev -
+    .venv/bin/python scripts/app_context.py --list student_api      # the context's files and where each comes from
 
 The tar is reproducible: entries sorted, owner root, mtime 0, mode 0644 (0755 for executables and
 folders), caches (__pycache__, .pytest_cache, .hypothesis) left out.
@@ -24,6 +24,11 @@ APPS = ROOT / "apps"
 
 
 def _lookup():
+    try:
+        import ansible  # noqa: F401  (the lookup plugin imports Ansible's base classes)
+    except ModuleNotFoundError:
+        sys.exit("scripts/app_context.py needs Ansible: run it with the project's venv, .venv/bin/python "
+                 "(make bootstrap creates it)")
     spec = importlib.util.spec_from_file_location(
         "images_app_builds", ROOT / "roles" / "images" / "lookup_plugins" / "app_builds.py")
     module = importlib.util.module_from_spec(spec)
