@@ -26,37 +26,53 @@ from browser_session import chromium_session, load_selenium, save_screenshot  # 
 
 SERVICES = [("etl", "etl-postgres", "healthy", 1 << 30), ("etl", "etl-metrics", "unhealthy", 64 << 20),
             ("monitoring", "monitoring-prometheus", "healthy", 512 << 20)]
+# An EC2 deployment: the central Prometheus labels each host's series with host and address; the monitoring
+# stack (its agent) runs on both hosts under the same names.
+HOSTS = {"etl-host": "203.0.113.10", "student-host": "203.0.113.20"}
+MULTI = [("etl", "etl-postgres", "healthy", 1 << 30, "etl-host"),
+         ("monitoring", "monitoring-exporter", "healthy", 96 << 20, "etl-host"),
+         ("monitoring", "monitoring-exporter", "healthy", 96 << 20, "student-host"),
+         ("student", "student-api", "healthy", 256 << 20, "student-host")]
 
 
 def vector(values):
     return [{"metric": metric, "value": [time.time(), str(value)]} for metric, value in values]
 
 
-def ids(stack, service):
-    return {"stack": stack, "service": service, "container": service}
+def ids(stack, service, host=None):
+    labels = {"stack": stack, "service": service, "container": service}
+    if host:
+        labels.update(host=host, address=HOSTS[host])
+    return labels
 
 
-def answer(path, params):
+def answer(path, params, services=None):
     query = params.get("query", "")
+    multi = services is not None
+    services = [s if len(s) == 5 else s + (None,) for s in (services or SERVICES)]
     if path.endswith("query_range"):
         start, end, step = float(params["start"]), float(params["end"]), float(params["step"])
         series = []
-        for n, (stack, service, _, limit) in enumerate(SERVICES):
+        for n, (stack, service, _, limit, host) in enumerate(services):
             if "cpu" in query:
                 f = lambda i: 20 + 15 * math.sin(i / 10 + n)  # noqa: E731
             else:
                 f = lambda i: limit * (0.4 + 0.2 * math.sin(i / 15 + n))  # noqa: E731
             points = [[start + i * step, str(f(i))] for i in range(int((end - start) / step) + 1)]
-            series.append({"metric": ids(stack, service), "values": points})
+            series.append({"metric": ids(stack, service, host), "values": points})
         return {"resultType": "matrix", "result": series}
     if query.startswith("labs_container_running"):
-        result = vector([(dict(ids(s, v), oneshot="false"), 1) for s, v, _, _ in SERVICES])
+        result = vector([(dict(ids(s, v, o), oneshot="false"), 1) for s, v, _, _, o in services])
     elif query.startswith("labs_container_health"):
-        result = vector([(dict(ids(s, v), status=h), 1) for s, v, h, _ in SERVICES])
+        result = vector([(dict(ids(s, v, o), status=h), 1) for s, v, h, _, o in services])
     elif query.startswith("labs_container_restart_count"):
-        result = vector([(ids(s, v), n) for n, (s, v, _, _) in enumerate(SERVICES)])
+        result = vector([(ids(s, v, o), n) for n, (s, v, _, _, o) in enumerate(services)])
     elif query.startswith("labs_container_memory_limit_bytes"):
-        result = vector([(ids(s, v), limit) for s, v, _, limit in SERVICES])
+        result = vector([(ids(s, v, o), limit) for s, v, _, limit, o in services])
+    elif query.startswith("labs_container_published_port") and multi:
+        # The student API published on every address of its host: the link goes to that host's address.
+        result = vector([(dict(ids("student", "student-api", "student-host"), host_ip="0.0.0.0", host_port="5000",
+                               container_port="5000"), 1)])
     elif query.startswith("labs_container_published_port"):
         result = vector([(dict(ids("monitoring", "monitoring-prometheus"), host_ip="127.0.0.1", host_port="9091",
                                container_port="9090"), 1)])
@@ -68,11 +84,13 @@ def answer(path, params):
 
 
 class Handler(SimpleHTTPRequestHandler):
+    services = None
+
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
         if url.path in ("/api/v1/query", "/api/v1/query_range"):
             params = dict(urllib.parse.parse_qsl(url.query))
-            body = json.dumps({"status": "success", "data": answer(url.path, params)}).encode()
+            body = json.dumps({"status": "success", "data": answer(url.path, params, self.services)}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -112,5 +130,35 @@ def test_dashboard_draws_every_service_with_graphs_that_carry_data():
             link = driver.find_element(selenium.By.ID, "prometheus-link").get_attribute("href")
             assert link == "http://127.0.0.1:9091/classic/targets"
             assert driver.find_element(selenium.By.ID, "status").text.startswith("updated ")
+    finally:
+        server.shutdown()
+
+
+class MultiHostHandler(Handler):
+    services = MULTI
+
+
+def test_dashboard_shows_every_hosts_stacks_apart():
+    selenium = load_selenium()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(MultiHostHandler, directory=str(HTML)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        with chromium_session("dashboard-check-chromium-", page_load_timeout=30) as driver:
+            driver.get("http://127.0.0.1:%d/" % server.server_address[1])
+            selenium.WebDriverWait(driver, 20).until(
+                lambda d: len(d.find_elements(selenium.By.CSS_SELECTOR, "tr.service")) == len(MULTI))
+            save_screenshot(driver, str(ARTIFACTS / "dashboard-hosts.png"))
+            tables = driver.find_elements(selenium.By.CSS_SELECTOR, "table.stack")
+            assert [t.get_attribute("data-stack") for t in tables] == [
+                "etl on etl-host", "monitoring on etl-host", "monitoring on student-host", "student on student-host"]
+            # The same service on two hosts: two rows, each with its own graphs carrying data.
+            for table in tables[1:3]:
+                [row] = table.find_elements(selenium.By.CSS_SELECTOR, "tr.service")
+                assert row.get_attribute("data-service") == "monitoring-exporter"
+                for svg in row.find_elements(selenium.By.CSS_SELECTOR, "svg.graph"):
+                    assert int(svg.get_attribute("data-points")) == 121
+            link = tables[3].find_element(selenium.By.TAG_NAME, "a").get_attribute("href")
+            assert link == "http://203.0.113.20:5000/"
     finally:
         server.shutdown()

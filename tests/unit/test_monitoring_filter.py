@@ -23,3 +23,21 @@ def test_every_app_in_order_and_none_without_networks():
     assert groups[0]["targets"] == ["student-api:5000"]
     assert flt.monitoring_target_groups(DEFAULT_TARGETS, []) == []
     assert flt.monitoring_target_groups(None, ["etl_monitoring"]) == []
+
+
+def test_a_hosts_address_inside_the_deployment():
+    assert flt.monitoring_host_address({"monitoring_agent_address": "10.0.0.9", "ec2_private_ip_address": "10.42.1.5",
+                                        "ansible_host": "203.0.113.5"}, "h") == "10.0.0.9"
+    assert flt.monitoring_host_address({"ec2_private_ip_address": "10.42.1.5", "ansible_host": "203.0.113.5"},
+                                       "h") == "10.42.1.5"
+    assert flt.monitoring_host_address({"ansible_host": "db.internal", "ec2_private_ip_address": ""}, "h") == "db.internal"
+    assert flt.monitoring_host_address({}, "host-1") == "host-1"
+
+
+def test_one_exporter_target_per_agent_labelled_with_its_host():
+    hostvars = {"a": {"ec2_private_ip_address": "10.42.1.5", "ansible_host": "203.0.113.5"}, "b": {}}
+    assert flt.monitoring_exporter_targets(["a", "b"], hostvars, 9417) == [
+        {"targets": ["10.42.1.5:9417"], "labels": {"job": "containers", "host": "a", "address": "203.0.113.5"}},
+        {"targets": ["b:9417"], "labels": {"job": "containers", "host": "b", "address": "b"}},
+    ]
+    assert flt.monitoring_exporter_targets([], hostvars, 9417) == []

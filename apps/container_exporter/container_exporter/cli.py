@@ -21,6 +21,7 @@ def main(argv):
             label=os.environ.get("EXPORTER_LABEL", "io.devops-labs.project"),
             interval=float(os.environ.get("EXPORTER_INTERVAL", "10")),
             docker_host=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
+            stacks_dir=os.environ.get("EXPORTER_STACKS_DIR", ""),
         )
     if command == "webhook-sink":
         from .sink import serve

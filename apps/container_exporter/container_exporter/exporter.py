@@ -11,9 +11,23 @@ only reads the last poll, so it answers at once whatever the engine's speed.
 The figures are those of ``docker stats`` (labs_stats, the same file as
 module_utils/labs_stats.py). An events thread counts OOM kills, which the
 inspect data forget at the next start.
+
+A removed container leaves no trace in the engine, so the declared services
+come from the deployments themselves: roles/compose_stack writes, after every
+good deploy, <stacks dir>/<stack>/deployed.json (JSON, world-readable; its
+last entry lists the stack's long-running services). The compose.yaml next to
+it would do too, but it is root-only (mode 0600) and YAML, which the image
+cannot parse. A declared service without a container, in a stack that is
+still deployed (a container or network of it exists: `docker compose down`
+removes them all, `docker rm -f` only the container), is exported as not
+running (labs_container_running 0, labs_container_missing 1), so ServiceDown
+fires for it as for a stopped one.
 """
 
+import glob
+import json
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +46,36 @@ ONESHOT_LABEL = "io.devops-labs.oneshot"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 HEALTH_STATES = ("healthy", "unhealthy", "starting", "none")
 LABELS = ["stack", "service", "container"]
+DEPLOYED_FILE = "deployed.json"
+
+
+def declared_services(stacks_dir):
+    """{stack: [service, ...]}: the long-running services of each stack's last good deploy.
+
+    Read from <stacks_dir>/<stack>/deployed.json (a list of {at, services: {service: {image, id}}}, oldest
+    first); a stack without the file, or with an unreadable one, declares nothing.
+    """
+    declared = {}
+    if not stacks_dir:
+        return declared
+    for path in sorted(glob.glob(os.path.join(glob.escape(stacks_dir), "*", DEPLOYED_FILE))):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                history = json.load(handle)
+            services = history[-1]["services"] if history else {}
+            declared[os.path.basename(os.path.dirname(path))] = sorted(services)
+        except (OSError, ValueError, LookupError, TypeError, AttributeError) as exc:
+            log.warning("cannot read the declared services in %s: %s", path, exc)
+    return declared
+
+
+def missing_records(declared, records, deployed_stacks):
+    """Records of the declared services that have no container, in the stacks still deployed."""
+    present = {(r["stack"], r["service"]) for r in records}
+    return [dict(stack=stack, service=service, container=service, oneshot="false", published=[], running=False,
+                 restarting=False, oom_killed=False, exit_code=0, missing=True, metrics=None)
+            for stack, services in sorted(declared.items()) if stack in deployed_stacks
+            for service in services if (stack, service) not in present]
 
 
 def identity(inspect):
@@ -77,10 +121,15 @@ def families(records, oom_kills, last_poll, poll_errors):
     pids = gauge("labs_container_pids", "Processes and threads in the container.")
     published = gauge("labs_container_published_port", "1 per TCP port the container publishes on the host.",
                       ["host_ip", "host_port", "container_port"])
+    missing = gauge("labs_container_missing",
+                    "1 when a service of a deployed stack (its deployed.json) has no container (removed).")
     for rec in records:
         ids = [rec["stack"], rec["service"], rec["container"]]
         m = rec["metrics"]
         running.add_metric(ids + [rec["oneshot"]], 1.0 if rec["running"] else 0.0)
+        missing.add_metric(ids, 1.0 if rec.get("missing") else 0.0)
+        if rec.get("missing"):
+            continue
         exit_code.add_metric(ids + [rec["oneshot"]], float(rec["exit_code"]))
         restarting.add_metric(ids, 1.0 if rec["restarting"] else 0.0)
         for host_ip, host_port, container_port in rec.get("published", ()):
@@ -104,15 +153,15 @@ def families(records, oom_kills, last_poll, poll_errors):
     poll.add_metric([], last_poll)
     errors = CounterMetricFamily("labs_exporter_poll_errors", "Polls of the engine that failed.")
     errors.add_metric([], float(poll_errors))
-    return [running, restarting, health, restarts, oom_killed, exit_code, cpu, cpu_limit, memory, memory_limit,
-            pids, published, ooms, poll, errors]
+    return [running, missing, restarting, health, restarts, oom_killed, exit_code, cpu, cpu_limit, memory,
+            memory_limit, pids, published, ooms, poll, errors]
 
 
 class Exporter:
     """The poller, the OOM events watcher and the Prometheus collector over their results."""
 
-    def __init__(self, client, label, interval):
-        self.client, self.label, self.interval = client, label, interval
+    def __init__(self, client, label, interval, stacks_dir=""):
+        self.client, self.label, self.interval, self.stacks_dir = client, label, interval, stacks_dir
         self.records, self.oom_kills = [], {}
         self.last_poll, self.poll_errors = 0.0, 0
         self.lock = threading.Lock()
@@ -133,6 +182,11 @@ class Exporter:
                     records.append(future.result())
                 except Exception as exc:  # a container removed between the list and its inspect
                     log.debug("skipped a container: %s", exc)
+            # The stacks still deployed: Compose removes a project's networks with its containers on down.
+            deployed = {((n.get("Labels") or {}).get(STACK_LABEL)) for n in
+                        self.client.api.networks(filters={"label": self.label})}
+            deployed |= {r["stack"] for r in records}
+            records += missing_records(declared_services(self.stacks_dir), records, deployed)
             records.sort(key=lambda r: (r["stack"], r["service"], r["container"]))
             with self.lock:
                 self.records, self.last_poll = records, time.time()
@@ -195,17 +249,18 @@ def wsgi_app(exporter, registry):
     return app
 
 
-def serve(port, label, interval, docker_host):
+def serve(port, label, interval, docker_host, stacks_dir=""):
     import docker  # the SDK; imported here so the unit tests of the pure parts need no engine
 
     client = docker.DockerClient(base_url=docker_host, timeout=30)
-    exporter = Exporter(client, label, interval)
+    exporter = Exporter(client, label, interval, stacks_dir)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(exporter)
     exporter.poll()
     threading.Thread(target=exporter.poll_forever, name="poller", daemon=True).start()
     threading.Thread(target=exporter.watch_oom_events, name="oom-events", daemon=True).start()
-    log.info("exporting the containers labelled %s from %s on :%d every %gs", label, docker_host, port, interval)
+    log.info("exporting the containers labelled %s from %s on :%d every %gs (declared services: %s)", label,
+             docker_host, port, interval, stacks_dir or "none")
     make_server("0.0.0.0", port, wsgi_app(exporter, registry), server_class=_ThreadingServer,
                 handler_class=_QuietHandler).serve_forever()
     return 0

@@ -101,3 +101,84 @@ def test_webhook_sink_keeps_and_shows_what_it_received():
             assert error.code == 400
     finally:
         server.shutdown()
+
+
+# --- Declared services (deployed.json of roles/compose_stack): a removed container is reported as down ----------
+
+def write_deployed(stacks, stack, history):
+    (stacks / stack).mkdir(parents=True)
+    (stacks / stack / "deployed.json").write_text(json.dumps(history))
+
+
+def test_declared_services_come_from_the_last_good_deploy(tmp_path):
+    write_deployed(tmp_path, "etl", [{"at": "t1", "services": {"etl-old": {}}},
+                                     {"at": "t2", "services": {"etl-postgres": {}, "etl-metrics": {}}}])
+    write_deployed(tmp_path, "student", [])
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "deployed.json").write_text("{not json")
+    (tmp_path / "nothing").mkdir()  # a stack rendered but never deployed well: no file
+    assert exporter.declared_services(str(tmp_path)) == {"etl": ["etl-metrics", "etl-postgres"], "student": []}
+    assert exporter.declared_services("") == {}
+    assert exporter.declared_services(str(tmp_path / "absent")) == {}
+
+
+class FakeAPI:
+    def __init__(self, containers, networks):
+        self._containers, self._networks = containers, networks
+
+    def containers(self, all, filters):  # noqa: A002 - the SDK's argument name
+        assert all and filters == {"label": "io.devops-labs.project=labs"}
+        return [{"Id": c["Id"]} for c in self._containers]
+
+    def inspect_container(self, cid):
+        return next(c for c in self._containers if c["Id"] == cid)
+
+    def stats(self, cid, stream):
+        return SAMPLE
+
+    def networks(self, filters):
+        assert filters == {"label": "io.devops-labs.project=labs"}
+        return self._networks
+
+
+class FakeClient:
+    def __init__(self, containers, networks):
+        self.api = FakeAPI(containers, networks)
+
+
+def poll(tmp_path, containers, networks):
+    exp = exporter.Exporter(FakeClient(containers, networks), "io.devops-labs.project=labs", 5, str(tmp_path))
+    exp.poll()
+    assert exp.poll_errors == 0
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(exp)
+    return generate_latest(registry).decode()
+
+
+def test_a_removed_container_of_a_deployed_stack_is_exported_as_down(tmp_path):
+    write_deployed(tmp_path, "etl", [{"at": "t", "services": {"etl-postgres": {}, "etl-metrics": {}}}])
+    network = {"Name": "etl_back", "Labels": {"io.devops-labs.stack": "etl", "io.devops-labs.project": "labs"}}
+    text = poll(tmp_path, [inspect("etl-postgres")], [network])
+    down = 'container="etl-metrics",oneshot="false",service="etl-metrics",stack="etl"'
+    assert "labs_container_running{%s} 0.0" % down in text
+    assert 'labs_container_missing{container="etl-metrics",service="etl-metrics",stack="etl"} 1.0' in text
+    assert 'labs_container_missing{container="etl-postgres",service="etl-postgres",stack="etl"} 0.0' in text
+    # No figures for what does not exist (the dashboard shows it as down, not at 0 %).
+    assert 'labs_container_health{container="etl-metrics"' not in text
+    assert 'labs_container_memory_limit_bytes{container="etl-metrics"' not in text
+    # Every container removed, the stack's network left (docker rm -f, not compose down): all of them down.
+    text = poll(tmp_path, [], [network])
+    running = [line for line in text.splitlines() if line.startswith("labs_container_running{")]
+    assert len(running) == 2 and all(line.endswith("} 0.0") for line in running)
+    assert len([line for line in text.splitlines() if line.startswith("labs_container_missing{")
+                and line.endswith("} 1.0")]) == 2
+
+
+def test_a_stack_taken_down_or_never_deployed_is_not_reported(tmp_path):
+    write_deployed(tmp_path, "etl", [{"at": "t", "services": {"etl-metrics": {}}}])
+    # docker compose down removed the containers and the networks: the stack is not deployed, nothing is down.
+    text = poll(tmp_path, [], [])
+    assert "labs_container_running{" not in text and "labs_container_missing{" not in text
+    # Another stack's network says nothing about etl.
+    text = poll(tmp_path, [], [{"Labels": {"io.devops-labs.stack": "student"}}])
+    assert "labs_container_missing{" not in text

@@ -13,7 +13,14 @@ async function query(path, params) {
   return body.data.result;
 }
 
-function key(metric) { return metric.stack + "/" + metric.service; }
+// Several Docker hosts (EC2): the central Prometheus labels each host's series with host (its inventory name)
+// and address (where a browser reaches its published ports); the same stack may run on two hosts.
+function key(metric) { return (metric.host || "") + "/" + metric.stack + "/" + metric.service; }
+
+function hostOf(metric, hostIp) {
+  if (!["", "0.0.0.0", "::"].includes(hostIp)) return hostIp;
+  return metric.address || location.hostname;
+}
 
 function byKey(results) {
   const map = new Map();
@@ -76,14 +83,16 @@ async function draw() {
     query("api/v1/query", { query: 'ALERTS{alertstate="firing"}' }),
   ]);
   for (const p of ports.filter(p => p.metric.service === "monitoring-prometheus")) {
-    const host = ["", "0.0.0.0", "::"].includes(p.metric.host_ip) ? location.hostname : p.metric.host_ip;
+    const host = hostOf(p.metric, p.metric.host_ip);
     // Debian's Prometheus serves its UI under /classic/.
     document.getElementById("prometheus-link").href = "http://" + host + ":" + p.metric.host_port + "/classic/targets";
   }
   const h = byKey(health), r = byKey(restarts), l = byKey(limits), c = byKey(cpu), m = byKey(memory);
   const stacks = new Map();
+  const hosts = new Set(running.map(row => row.metric.host || ""));
   for (const row of running) {
-    const s = row.metric.stack || "(no stack)";
+    // One table per stack, per host when there are several.
+    const s = (row.metric.stack || "(no stack)") + (hosts.size > 1 ? " on " + (row.metric.host || "?") : "");
     if (!stacks.has(s)) stacks.set(s, []);
     stacks.get(s).push(row);
   }
@@ -104,7 +113,7 @@ async function draw() {
       const lastMem = memValues.length ? Number(memValues[memValues.length - 1][1]) : NaN;
       const links = el("td", {});
       for (const p of ports.filter(p => key(p.metric) === k)) {
-        const host = ["", "0.0.0.0", "::"].includes(p.metric.host_ip) ? location.hostname : p.metric.host_ip;
+        const host = hostOf(p.metric, p.metric.host_ip);
         links.appendChild(el("a", { href: "http://" + host + ":" + p.metric.host_port + "/" }, ":" + p.metric.host_port + " "));
       }
       tr.append(

@@ -205,7 +205,7 @@ def test_container_rules_fire_when_they_should(render, promtool):
                 {"eval_time": "3m", "alertname": "ServiceDown",
                  "exp_alerts": [{"exp_labels": {**labels, "oneshot": "false", "severity": "critical"}, "exp_annotations": {
                      "summary": "Service etl-metrics of stack etl is not running",
-                     "description": "Container etl-metrics has not been running for 1m (stopped, exited or restarting)."}}]},
+                     "description": "Container etl-metrics has not been running for 1m (stopped, exited, restarting or removed)."}}]},
                 {"eval_time": "2m", "alertname": "ServiceOOMKilled",
                  "exp_alerts": [{"exp_labels": {**labels, "severity": "critical"}, "exp_annotations": {
                      "summary": "Service etl-metrics of stack etl was killed for lack of memory",

@@ -15,6 +15,42 @@ def monitoring_target_groups(app_targets, present_networks):
             for t in app_targets or [] if t["network"] in present]
 
 
+def _var(host_vars, key):
+    value = host_vars.get(key) if host_vars else None
+    return "" if value is None else str(value).strip()
+
+
+def monitoring_host_address(host_vars, name):
+    """A host's address inside the deployment (where the others reach its exporter and log collector).
+
+    ``host_vars``: hostvars[name]. Its monitoring_agent_address when the inventory sets one, else its EC2
+    private address, else ansible_host, else the inventory name.
+    """
+    for key in ("monitoring_agent_address", "ec2_private_ip_address", "ansible_host"):
+        if _var(host_vars, key):
+            return _var(host_vars, key)
+    return str(name)
+
+
+def monitoring_exporter_targets(hosts, hostvars, port):
+    """Prometheus file_sd target groups of the agents' exporters, one per host, in inventory order.
+
+    Each is labelled job=containers (like the central host's own exporter), host (the inventory name, which
+    tells apart the series of the same stack on two hosts) and address (where a browser reaches that host's
+    published ports: ansible_host, else the scrape address).
+    """
+    groups = []
+    for name in hosts or []:
+        host_vars = hostvars[name] if name in hostvars else {}
+        address = monitoring_host_address(host_vars, name)
+        groups.append({"targets": ["%s:%s" % (address, port)],
+                       "labels": {"job": "containers", "host": str(name),
+                                  "address": _var(host_vars, "ansible_host") or address}})
+    return groups
+
+
 class FilterModule:
     def filters(self):
-        return {"monitoring_target_groups": monitoring_target_groups}
+        return {"monitoring_target_groups": monitoring_target_groups,
+                "monitoring_host_address": monitoring_host_address,
+                "monitoring_exporter_targets": monitoring_exporter_targets}
