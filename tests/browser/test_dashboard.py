@@ -7,6 +7,7 @@ and saves a screenshot to artifacts/browser/dashboard.png. Needs chromium, chrom
 (the root conftest.py names what is missing).
 """
 
+import contextlib
 import json
 import math
 import re
@@ -103,35 +104,42 @@ class Handler(SimpleHTTPRequestHandler):
         pass
 
 
-def test_dashboard_draws_every_service_with_graphs_that_carry_data():
+@contextlib.contextmanager
+def dashboard(handler, rows: int, screenshot: str):
+    """(selenium, driver) on the dashboard served with this fake Prometheus, once it drew `rows` service rows."""
     selenium = load_selenium()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(HTML)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(HTML)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
         with chromium_session("dashboard-check-chromium-", page_load_timeout=30) as driver:
             driver.get("http://127.0.0.1:%d/" % server.server_address[1])
             selenium.WebDriverWait(driver, 20).until(
-                lambda d: len(d.find_elements(selenium.By.CSS_SELECTOR, "tr.service")) == len(SERVICES))
-            save_screenshot(driver, str(ARTIFACTS / "dashboard.png"))
-            rows = driver.find_elements(selenium.By.CSS_SELECTOR, "tr.service")
-            assert [r.get_attribute("data-service") for r in rows] == ["etl-metrics", "etl-postgres",
-                                                                       "monitoring-prometheus"]
-            assert rows[0].find_element(selenium.By.CSS_SELECTOR, ".badge.unhealthy").text == "unhealthy"
-            assert [r.find_elements(selenium.By.TAG_NAME, "td")[3].text for r in rows] == ["1", "0", "2"]
-            graphs = driver.find_elements(selenium.By.CSS_SELECTOR, "svg.graph")
-            assert len(graphs) == 2 * len(SERVICES)
-            for svg in graphs:
-                assert int(svg.get_attribute("data-points")) == 121  # an hour at a 30 s step
-                points = svg.find_element(selenium.By.TAG_NAME, "polyline").get_attribute("points")
-                ys = [float(y) for y in re.findall(r",([0-9.]+)", points)]
-                assert len(ys) == 121 and max(ys) - min(ys) > 5, "a flat or empty graph"
-            assert "1 alert(s) firing" in driver.find_element(selenium.By.ID, "firing").text
-            link = driver.find_element(selenium.By.ID, "prometheus-link").get_attribute("href")
-            assert link == "http://127.0.0.1:9091/classic/targets"
-            assert driver.find_element(selenium.By.ID, "status").text.startswith("updated ")
+                lambda d: len(d.find_elements(selenium.By.CSS_SELECTOR, "tr.service")) == rows)
+            save_screenshot(driver, str(ARTIFACTS / screenshot))
+            yield selenium, driver
     finally:
         server.shutdown()
+
+
+def test_dashboard_draws_every_service_with_graphs_that_carry_data():
+    with dashboard(Handler, len(SERVICES), "dashboard.png") as (selenium, driver):
+        rows = driver.find_elements(selenium.By.CSS_SELECTOR, "tr.service")
+        assert [r.get_attribute("data-service") for r in rows] == ["etl-metrics", "etl-postgres",
+                                                                   "monitoring-prometheus"]
+        assert rows[0].find_element(selenium.By.CSS_SELECTOR, ".badge.unhealthy").text == "unhealthy"
+        assert [r.find_elements(selenium.By.TAG_NAME, "td")[3].text for r in rows] == ["1", "0", "2"]
+        graphs = driver.find_elements(selenium.By.CSS_SELECTOR, "svg.graph")
+        assert len(graphs) == 2 * len(SERVICES)
+        for svg in graphs:
+            assert int(svg.get_attribute("data-points")) == 121  # an hour at a 30 s step
+            points = svg.find_element(selenium.By.TAG_NAME, "polyline").get_attribute("points")
+            ys = [float(y) for y in re.findall(r",([0-9.]+)", points)]
+            assert len(ys) == 121 and max(ys) - min(ys) > 5, "a flat or empty graph"
+        assert "1 alert(s) firing" in driver.find_element(selenium.By.ID, "firing").text
+        link = driver.find_element(selenium.By.ID, "prometheus-link").get_attribute("href")
+        assert link == "http://127.0.0.1:9091/classic/targets"
+        assert driver.find_element(selenium.By.ID, "status").text.startswith("updated ")
 
 
 class MultiHostHandler(Handler):
@@ -139,26 +147,15 @@ class MultiHostHandler(Handler):
 
 
 def test_dashboard_shows_every_hosts_stacks_apart():
-    selenium = load_selenium()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(MultiHostHandler, directory=str(HTML)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
-        with chromium_session("dashboard-check-chromium-", page_load_timeout=30) as driver:
-            driver.get("http://127.0.0.1:%d/" % server.server_address[1])
-            selenium.WebDriverWait(driver, 20).until(
-                lambda d: len(d.find_elements(selenium.By.CSS_SELECTOR, "tr.service")) == len(MULTI))
-            save_screenshot(driver, str(ARTIFACTS / "dashboard-hosts.png"))
-            tables = driver.find_elements(selenium.By.CSS_SELECTOR, "table.stack")
-            assert [t.get_attribute("data-stack") for t in tables] == [
-                "etl on etl-host", "monitoring on etl-host", "monitoring on student-host", "student on student-host"]
-            # The same service on two hosts: two rows, each with its own graphs carrying data.
-            for table in tables[1:3]:
-                [row] = table.find_elements(selenium.By.CSS_SELECTOR, "tr.service")
-                assert row.get_attribute("data-service") == "monitoring-exporter"
-                for svg in row.find_elements(selenium.By.CSS_SELECTOR, "svg.graph"):
-                    assert int(svg.get_attribute("data-points")) == 121
-            link = tables[3].find_element(selenium.By.TAG_NAME, "a").get_attribute("href")
-            assert link == "http://203.0.113.20:5000/"
-    finally:
-        server.shutdown()
+    with dashboard(MultiHostHandler, len(MULTI), "dashboard-hosts.png") as (selenium, driver):
+        tables = driver.find_elements(selenium.By.CSS_SELECTOR, "table.stack")
+        assert [t.get_attribute("data-stack") for t in tables] == [
+            "etl on etl-host", "monitoring on etl-host", "monitoring on student-host", "student on student-host"]
+        # The same service on two hosts: two rows, each with its own graphs carrying data.
+        for table in tables[1:3]:
+            [row] = table.find_elements(selenium.By.CSS_SELECTOR, "tr.service")
+            assert row.get_attribute("data-service") == "monitoring-exporter"
+            for svg in row.find_elements(selenium.By.CSS_SELECTOR, "svg.graph"):
+                assert int(svg.get_attribute("data-points")) == 121
+        link = tables[3].find_element(selenium.By.TAG_NAME, "a").get_attribute("href")
+        assert link == "http://203.0.113.20:5000/"
