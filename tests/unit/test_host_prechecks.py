@@ -229,12 +229,38 @@ def test_a_port_the_project_holds_is_fine_for_its_stack_and_named_for_another():
         client = labs_docker.get_client()
     except labs_docker.DockerAccessError as exc:
         pytest.skip("no Docker engine answers: %s" % exc)
+    # A container of the project publishing a port: a stack's, after make up; else a throwaway one labelled as a
+    # stack's (CI runs no stack), from the base image the test images are built on (make molecule-images).
+    throwaway = None
+    try:
+        held = _project_ports(labs_docker, client)
+        if not held:
+            throwaway = "prechecks-test-%d" % os.getpid()
+            started = subprocess.run(
+                ["docker", "run", "-d", "--rm", "--name", throwaway, "--label", "io.devops-labs.project=devops-labs",
+                 "--label", "io.devops-labs.stack=prechecks-test", "-p", "127.0.0.1:%d:80" % _free_port(),
+                 "--cap-drop", "ALL", "--user", "65534:65534", "labs/debian:bookworm", "sleep", "120"],
+                capture_output=True, text=True, timeout=60)
+            if started.returncode != 0 and "No such image" in started.stderr:
+                pytest.skip("no project container publishes a port here, and no labs/debian:bookworm to start one "
+                            "(make molecule-images)")
+            assert started.returncode == 0, started.stderr
+            held = _project_ports(labs_docker, client)
+        _check_project_port(held[0])
+    finally:
+        if throwaway:
+            subprocess.run(["docker", "rm", "-f", throwaway], capture_output=True, timeout=60)
+
+
+def _project_ports(labs_docker, client):
+    """[(inspect, (container port, host IP, host port))] of the project's containers that publish a port."""
     # The project's own containers only: other tests' containers (tests/faults) carry the label with another value.
     project = labs_docker.list_containers(client, label="io.devops-labs.project=devops-labs")
-    held = [(inspect, binding) for inspect in project for binding in labs_docker.published_ports(inspect) if binding[2]]
-    if not held:
-        pytest.skip("no project container publishes a port here (make up)")
-    inspect, (_cport, host_ip, host_port) = held[0]
+    return [(inspect, binding) for inspect in project for binding in labs_docker.published_ports(inspect) if binding[2]]
+
+
+def _check_project_port(held):
+    inspect, (_cport, host_ip, host_port) = held
     stack = inspect["Config"]["Labels"].get("io.devops-labs.stack") or ""
     published = "%s:%s:80" % (host_ip, host_port)
     mine = run_module(host_prechecks, {"ports": [{"published": published, "stack": stack}]})
