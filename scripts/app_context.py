@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import io
 import sys
-import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,19 +39,17 @@ def context_files(app, apps_dir=APPS):
     return {rel: Path(src) for rel, src in _lookup().context_files(str(apps_dir), app).items()}
 
 
+def _tar_module():
+    spec = importlib.util.spec_from_file_location(
+        "images_tar", ROOT / "roles" / "images" / "module_utils" / "images_tar.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_tar(files, fileobj):
-    dirs = sorted({str(parent) for rel in files for parent in Path(rel[2:]).parents if str(parent) != "."})
-    with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for name in dirs:
-            info = tarfile.TarInfo(name)
-            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
-            tar.addfile(info)
-        for rel in sorted(files, key=lambda p: p.encode()):
-            data = files[rel].read_bytes()
-            info = tarfile.TarInfo(rel[2:])
-            info.size, info.mtime = len(data), 0
-            info.mode = 0o755 if files[rel].stat().st_mode & 0o111 else 0o644
-            tar.addfile(info, io.BytesIO(data))
+    """The reproducible tar roles/images ships to remote builders (roles/images/module_utils/images_tar.py)."""
+    _tar_module().write_tar(files, fileobj)
 
 
 def main(argv=None):

@@ -2,9 +2,11 @@
 
 import importlib.util
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
+from fakes import run_module
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("images_context", ROOT / "roles" / "images" / "library" / "images_context.py")
@@ -61,3 +63,25 @@ def test_a_changed_source_is_rewritten_and_a_dropped_file_removed_with_its_folde
 def test_a_path_leaving_the_context_is_refused(tmp_path, rel):
     with pytest.raises(ValueError, match="leaves the build context"):
         ic.plan(str(tmp_path / "ctx"), {rel: str(tmp_path)})
+
+
+def test_the_archive_is_the_reproducible_tar_of_the_context_and_rewritten_only_when_it_changes(tmp_path):
+    files, dest, archive = _sources(tmp_path), tmp_path / "ctx", tmp_path / "out" / "ctx.tar"
+    args = {"dest": str(dest), "files": files, "archive": str(archive)}
+    assert run_module(ic, args, check_mode=True)["archive_changed"] and not archive.exists()
+    first = run_module(ic, args)
+    assert first["changed"] and first["archive_changed"]
+    with tarfile.open(archive) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert sorted(members) == ["Dockerfile", "labs_common", "labs_common/a.py", "run.sh"]
+        assert members["run.sh"].mode == 0o755 and members["Dockerfile"].mode == 0o644
+        assert {m.mtime for m in members.values()} == {0} and {m.uid for m in members.values()} == {0}
+        assert tar.extractfile("labs_common/a.py").read() == b"A = 1\n"
+    mtime = archive.stat().st_mtime_ns
+    again = run_module(ic, args)
+    assert not again["changed"] and not again["archive_changed"] and archive.stat().st_mtime_ns == mtime
+    Path(files["./labs_common/a.py"]).write_text("A = 2\n")
+    changed = run_module(ic, args)
+    assert changed["archive_changed"] and changed["written"] == ["labs_common/a.py"]
+    with tarfile.open(archive) as tar:
+        assert tar.extractfile("labs_common/a.py").read() == b"A = 2\n"

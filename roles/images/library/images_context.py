@@ -13,6 +13,9 @@ description:
     file no longer in O(files) is removed.
   - The images role runs it on the control host with the file list of its app_builds lookup, so the staged
     context is exactly what the app's build id hashes. One call per app instead of one per file.
+  - With O(archive), the context is also written as one reproducible tar (entries sorted, owner root, mtime 0),
+    rewritten only when its bytes change: the images role ships it to a remote builder in one transfer instead
+    of one per file.
   - Check mode reports what would change without writing.
 options:
   dest:
@@ -23,6 +26,9 @@ options:
     description: Path in the build context (C(./) prefix allowed) to the path of its source file on this host.
     type: dict
     required: true
+  archive:
+    description: Also write the context as a tar at this path (its folder is created when missing).
+    type: path
 author: devops-labs
 """
 
@@ -33,6 +39,14 @@ EXAMPLES = r"""
     files:
       ./Dockerfile: /work/apps/api_backend/Dockerfile
       ./labs_common/waitress_app.py: /work/apps/labs_common/labs_common/waitress_app.py
+  delegate_to: localhost
+
+- name: Stage it and write it as one tar for a remote builder
+  images_context:
+    dest: /work/.cache/images/builder-1/api_backend
+    files:
+      ./Dockerfile: /work/apps/api_backend/Dockerfile
+    archive: /work/.cache/images/builder-1/api_backend.tar
   delegate_to: localhost
 """
 
@@ -47,12 +61,17 @@ removed:
   type: list
   elements: str
   returned: always
+archive_changed:
+  description: Whether the tar at O(archive) was (or, in check mode, would be) written.
+  type: bool
+  returned: when O(archive) is set
 """
 
 import os
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.images_tar import tar_bytes
 
 
 def _mode(src):
@@ -103,19 +122,38 @@ def stage(dest, wanted, write, remove):
             os.rmdir(root)
 
 
+def archive_differs(path, data):
+    try:
+        with open(path, "rb") as current:
+            return current.read() != data
+    except FileNotFoundError:
+        return True
+
+
 def main():
     module = AnsibleModule(argument_spec={"dest": {"type": "path", "required": True},
-                                          "files": {"type": "dict", "required": True}},
+                                          "files": {"type": "dict", "required": True},
+                                          "archive": {"type": "path"}},
                            supports_check_mode=True)
-    dest = module.params["dest"]
+    dest, archive = module.params["dest"], module.params["archive"]
+    result = {}
     try:
         wanted, write, remove = plan(dest, module.params["files"])
         if not module.check_mode and (write or remove or not os.path.isdir(dest)):
             os.makedirs(dest, mode=0o755, exist_ok=True)
             stage(dest, wanted, write, remove)
+        if archive:
+            data = tar_bytes(wanted)
+            result["archive_changed"] = archive_differs(archive, data)
+            if result["archive_changed"] and not module.check_mode:
+                os.makedirs(os.path.dirname(archive) or ".", mode=0o755, exist_ok=True)
+                with open(archive + ".images-tmp", "wb") as out:
+                    out.write(data)
+                os.replace(archive + ".images-tmp", archive)
     except (OSError, ValueError) as exc:
         module.fail_json(msg="cannot stage %s: %s" % (dest, exc))
-    module.exit_json(changed=bool(write or remove), written=write, removed=remove)
+    module.exit_json(changed=bool(write or remove or result.get("archive_changed")), written=write, removed=remove,
+                     **result)
 
 
 if __name__ == "__main__":
