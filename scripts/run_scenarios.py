@@ -40,6 +40,9 @@ EXCERPT_LINES = 12
 EXCERPT_WIDTH = 400
 _FAILED_LINE = re.compile(r"^(fatal|failed): \[")
 _TASK_STARTS = ("TASK [", "PLAY ", "RUNNING HANDLER")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_GUTTER = re.compile(r"^\s*│ ?")
+_WHY = re.compile(r"\[ERROR\]|^\s*(msg|assertion|stderr|fail_msg):|^(fatal|failed): \[")
 HEARTBEAT_SECONDS = 60
 
 
@@ -61,8 +64,15 @@ def load_durations() -> dict[str, float]:
         return {}
 
 
+def _plain(line: str) -> str:
+    """A log line without colours and without Molecule's `  │ ` gutter."""
+    return _GUTTER.sub("", _ANSI.sub("", line)).rstrip()
+
+
 def failing_task(lines: list[str]) -> list[str]:
-    """The TASK header and the error lines of the last task that failed and was not ignored."""
+    """The TASK header of the last task that failed and was not ignored, its fatal line, and the lines of its
+    result that say why ([ERROR], msg, assertion), each followed by the line it wraps onto."""
+    lines = [_plain(line) for line in lines]
     failed_at = None
     for i, line in enumerate(lines):
         if _FAILED_LINE.match(line):
@@ -77,10 +87,13 @@ def failing_task(lines: list[str]) -> list[str]:
         return []
     start = next((j for j in range(failed_at, -1, -1) if lines[j].startswith("TASK [")), failed_at)
     end = failed_at + 1
-    while end < len(lines) and lines[end].strip() and not lines[end].startswith(_TASK_STARTS):
+    while end < len(lines) and not lines[end].startswith(_TASK_STARTS):
         end += 1
     excerpt = [lines[start]] if start != failed_at else []
-    excerpt += lines[failed_at:end]
+    excerpt.append(lines[failed_at])
+    why = [j for j in range(failed_at + 1, end) if _WHY.search(lines[j])]
+    for j in why:
+        excerpt += [l for l in lines[j:j + 2] if l.strip() and l not in excerpt[-1:]]
     return [l if len(l) <= EXCERPT_WIDTH else l[:EXCERPT_WIDTH] + " ..." for l in excerpt[:EXCERPT_LINES]]
 
 

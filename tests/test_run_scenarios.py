@@ -129,3 +129,24 @@ def test_without_retries_a_failure_is_final(fake_molecule, monkeypatch, capsys, 
         '#!/bin/sh\n[ -e %s ] && exit 0\ntouch %s\nexit 2\n' % (marker, marker))
     assert runner.main(["--jobs", "1", "registry"]) == 1
     assert "FLAKY" not in capsys.readouterr().out
+
+
+def test_the_failing_task_is_found_in_a_coloured_log_with_molecule_s_gutter_and_says_why():
+    log = [
+        "  \x1b[2m│\x1b[0m TASK [Run the pipeline a first time (builds, pushes, redeploys what differs",
+        "  \x1b[2m│\x1b[0m   from the loaded images)] ***",
+        "  \x1b[2m\x1b[31m│\x1b[0m \x1b[0;31mfatal: [molecule-registry -> localhost]: FAILED! => \x1b[0m",
+        "  \x1b[2m│\x1b[0m     changed: true",
+        "  \x1b[2m│\x1b[0m     msg: non-zero return code",
+        "  \x1b[2m│\x1b[0m     rc: 2",
+        "  \x1b[2m│\x1b[0m ",
+        "  \x1b[2m│\x1b[0m         [ERROR]: Task failed: Module failed: no such image:",
+        "  \x1b[2m│\x1b[0m   127.0.0.1:5001/labs/prometheus:latest",
+        "  \x1b[2m│\x1b[0m PLAY RECAP ***",
+    ]
+    excerpt = runner.failing_task(log)
+    assert excerpt[0].startswith("TASK [Run the pipeline a first time")
+    assert excerpt[1] == "fatal: [molecule-registry -> localhost]: FAILED! =>"
+    assert "    msg: non-zero return code" in excerpt and "changed: true" not in " ".join(excerpt)
+    assert "  127.0.0.1:5001/labs/prometheus:latest" in excerpt  # the line the [ERROR] wraps onto
+    assert not any("\x1b" in line or "│" in line for line in excerpt)
