@@ -13,11 +13,11 @@ module_utils/labs_stats.py). An events thread counts OOM kills, which the
 inspect data forget at the next start.
 
 A removed container leaves no trace in the engine, so the declared services
-come from the deployments themselves: roles/compose_stack writes, after every
-good deploy, <stacks dir>/<stack>/deployed.json (JSON, world-readable; its
-last entry lists the stack's long-running services). The compose.yaml next to
-it would do too, but it is root-only (mode 0600) and YAML, which the image
-cannot parse. A declared service without a container, in a stack that is
+come from the deployments themselves: roles/compose_stack writes, on every up
+(waiting for health or not), <stacks dir>/<stack>/services.json (JSON,
+world-readable: {"stack", "services": [the long-running services]}). The
+compose.yaml next to it would do too, but it is root-only (mode 0600) and YAML,
+which the image cannot parse. A declared service without a container, in a stack that is
 still deployed (a container or network of it exists: `docker compose down`
 removes them all, `docker rm -f` only the container), is exported as not
 running (labs_container_running 0, labs_container_missing 1), so ServiceDown
@@ -46,25 +46,26 @@ ONESHOT_LABEL = "io.devops-labs.oneshot"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 HEALTH_STATES = ("healthy", "unhealthy", "starting", "none")
 LABELS = ["stack", "service", "container"]
-DEPLOYED_FILE = "deployed.json"
+DECLARED_FILE = "services.json"
 
 
 def declared_services(stacks_dir):
-    """{stack: [service, ...]}: the long-running services of each stack's last good deploy.
+    """{stack: [service, ...]}: the long-running services each stack declares.
 
-    Read from <stacks_dir>/<stack>/deployed.json (a list of {at, services: {service: {image, id}}}, oldest
-    first); a stack without the file, or with an unreadable one, declares nothing.
+    Read from <stacks_dir>/<stack>/services.json ({"stack", "services": [...]}); a stack without the file, or
+    with an unreadable one, declares nothing.
     """
     declared = {}
     if not stacks_dir:
         return declared
-    for path in sorted(glob.glob(os.path.join(glob.escape(stacks_dir), "*", DEPLOYED_FILE))):
+    for path in sorted(glob.glob(os.path.join(glob.escape(stacks_dir), "*", DECLARED_FILE))):
         try:
             with open(path, encoding="utf-8") as handle:
-                history = json.load(handle)
-            services = history[-1]["services"] if history else {}
+                services = json.load(handle)["services"]
+            if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
+                raise ValueError("services is not a list of names")
             declared[os.path.basename(os.path.dirname(path))] = sorted(services)
-        except (OSError, ValueError, LookupError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, LookupError, TypeError) as exc:
             log.warning("cannot read the declared services in %s: %s", path, exc)
     return declared
 
@@ -122,7 +123,7 @@ def families(records, oom_kills, last_poll, poll_errors):
     published = gauge("labs_container_published_port", "1 per TCP port the container publishes on the host.",
                       ["host_ip", "host_port", "container_port"])
     missing = gauge("labs_container_missing",
-                    "1 when a service of a deployed stack (its deployed.json) has no container (removed).")
+                    "1 when a service of a deployed stack (its services.json) has no container (removed).")
     for rec in records:
         ids = [rec["stack"], rec["service"], rec["container"]]
         m = rec["metrics"]

@@ -103,20 +103,21 @@ def test_webhook_sink_keeps_and_shows_what_it_received():
         server.shutdown()
 
 
-# --- Declared services (deployed.json of roles/compose_stack): a removed container is reported as down ----------
+# --- Declared services (services.json of roles/compose_stack): a removed container is reported as down ----------
 
-def write_deployed(stacks, stack, history):
+def write_declared(stacks, stack, services):
     (stacks / stack).mkdir(parents=True)
-    (stacks / stack / "deployed.json").write_text(json.dumps(history))
+    (stacks / stack / "services.json").write_text(json.dumps({"stack": stack, "services": services}))
 
 
-def test_declared_services_come_from_the_last_good_deploy(tmp_path):
-    write_deployed(tmp_path, "etl", [{"at": "t1", "services": {"etl-old": {}}},
-                                     {"at": "t2", "services": {"etl-postgres": {}, "etl-metrics": {}}}])
-    write_deployed(tmp_path, "student", [])
+def test_declared_services_come_from_each_stacks_services_file(tmp_path):
+    write_declared(tmp_path, "etl", ["etl-postgres", "etl-metrics"])
+    write_declared(tmp_path, "student", [])
     (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "deployed.json").write_text("{not json")
-    (tmp_path / "nothing").mkdir()  # a stack rendered but never deployed well: no file
+    (tmp_path / "broken" / "services.json").write_text("{not json")
+    (tmp_path / "wrong").mkdir()
+    (tmp_path / "wrong" / "services.json").write_text(json.dumps({"services": {"a": 1}}))
+    (tmp_path / "nothing").mkdir()  # a stack rendered by an older role: no file
     assert exporter.declared_services(str(tmp_path)) == {"etl": ["etl-metrics", "etl-postgres"], "student": []}
     assert exporter.declared_services("") == {}
     assert exporter.declared_services(str(tmp_path / "absent")) == {}
@@ -156,7 +157,7 @@ def poll(tmp_path, containers, networks):
 
 
 def test_a_removed_container_of_a_deployed_stack_is_exported_as_down(tmp_path):
-    write_deployed(tmp_path, "etl", [{"at": "t", "services": {"etl-postgres": {}, "etl-metrics": {}}}])
+    write_declared(tmp_path, "etl", ["etl-postgres", "etl-metrics"])
     network = {"Name": "etl_back", "Labels": {"io.devops-labs.stack": "etl", "io.devops-labs.project": "labs"}}
     text = poll(tmp_path, [inspect("etl-postgres")], [network])
     down = 'container="etl-metrics",oneshot="false",service="etl-metrics",stack="etl"'
@@ -175,7 +176,7 @@ def test_a_removed_container_of_a_deployed_stack_is_exported_as_down(tmp_path):
 
 
 def test_a_stack_taken_down_or_never_deployed_is_not_reported(tmp_path):
-    write_deployed(tmp_path, "etl", [{"at": "t", "services": {"etl-metrics": {}}}])
+    write_declared(tmp_path, "etl", ["etl-metrics"])
     # docker compose down removed the containers and the networks: the stack is not deployed, nothing is down.
     text = poll(tmp_path, [], [])
     assert "labs_container_running{" not in text and "labs_container_missing{" not in text
