@@ -48,6 +48,15 @@ def test_the_monitoring_host_scrapes_every_hosts_exporter(rendered):
     assert "ports" not in services["monitoring-exporter"] or not services["monitoring-exporter"]["ports"]
 
 
+def test_the_monitoring_host_scrapes_the_apps_of_the_other_hosts_where_they_are_published(rendered):
+    # The student API runs on the student host: its /metrics is scraped at that host's address and published
+    # port (the central Prometheus cannot join a network of another host); no other host runs an app target.
+    remote = [g for g in rendered[ETL]["targets"] if g["labels"].get("host") in (STUDENT, API)
+              and g["labels"]["job"] != "containers"]
+    assert remote == [{"targets": ["10.42.1.20:5000"],
+                       "labels": {"job": "student_api", "host": STUDENT, "address": "203.0.113.20"}}]
+
+
 @pytest.mark.parametrize("host, address", [(STUDENT, "10.42.1.20"), (API, "10.42.1.30")])
 def test_every_other_host_runs_the_agent_forwarding_its_logs(rendered, host, address):
     agent = rendered[host]

@@ -77,6 +77,9 @@ def answer(path, params, services=None):
     elif query.startswith("labs_container_published_port"):
         result = vector([(dict(ids("monitoring", "monitoring-prometheus"), host_ip="127.0.0.1", host_port="9091",
                                container_port="9090"), 1)])
+    elif query.startswith("ALERTS") and multi:
+        result = vector([({"alertname": "ServiceDown", "stack": "student", "service": "student-api",
+                           "host": "student-host"}, 1)])
     elif query.startswith("ALERTS"):
         result = vector([({"alertname": "ServiceUnhealthy", "stack": "etl", "service": "etl-metrics"}, 1)])
     else:
@@ -84,11 +87,30 @@ def answer(path, params, services=None):
     return {"resultType": "vector", "result": result}
 
 
+# What the webhook sink keeps (apps/container_exporter's sink, proxied read-only at /alerts.json), oldest first.
+RECEIVED = [
+    {"received_at": 1_700_000_000, "status": "firing", "annotations": {"summary": "student-api is down"},
+     "labels": {"alertname": "ServiceDown", "severity": "critical", "host": "student-host", "stack": "student",
+                "service": "student-api"}},
+    {"received_at": 1_700_000_060, "status": "resolved", "annotations": {"summary": "etl-metrics is down"},
+     "labels": {"alertname": "ServiceDown", "severity": "critical", "host": "etl-host", "stack": "etl",
+                "service": "etl-metrics"}},
+]
+
+
 class Handler(SimpleHTTPRequestHandler):
     services = None
 
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
+        if url.path == "/alerts.json":
+            body = json.dumps(RECEIVED).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if url.path in ("/api/v1/query", "/api/v1/query_range"):
             params = dict(urllib.parse.parse_qsl(url.query))
             body = json.dumps({"status": "success", "data": answer(url.path, params, self.services)}).encode()
@@ -159,3 +181,29 @@ def test_dashboard_shows_every_hosts_stacks_apart():
                 assert int(svg.get_attribute("data-points")) == 121
         link = tables[3].find_element(selenium.By.TAG_NAME, "a").get_attribute("href")
         assert link == "http://203.0.113.20:5000/"
+        # A firing alert names the host it fires on.
+        firing = driver.find_element(selenium.By.ID, "firing")
+        assert "ServiceDown student-host student student-api" in firing.text
+
+
+def test_alerts_page_lists_what_the_webhook_received_with_its_host():
+    selenium = load_selenium()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(HTML)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with chromium_session("dashboard-check-chromium-", page_load_timeout=30) as driver:
+            driver.get("http://127.0.0.1:%d/alerts.html" % server.server_address[1])
+            selenium.WebDriverWait(driver, 20).until(
+                lambda d: len(d.find_elements(selenium.By.CSS_SELECTOR, "#alerts tbody tr")) == len(RECEIVED))
+            heads = [th.text for th in driver.find_elements(selenium.By.CSS_SELECTOR, "#alerts thead th")]
+            rows = [[td.text for td in tr.find_elements(selenium.By.TAG_NAME, "td")]
+                    for tr in driver.find_elements(selenium.By.CSS_SELECTOR, "#alerts tbody tr")]
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            save_screenshot(driver, str(ARTIFACTS / "alerts.png"))
+    finally:
+        server.shutdown()
+    # Newest first, each in its host's column.
+    host = heads.index("host")
+    assert [(r[1], r[host], r[host + 1], r[host + 2]) for r in rows] == [
+        ("resolved", "etl-host", "etl", "etl-metrics"), ("firing", "student-host", "student", "student-api")]
+    assert rows[0][0].startswith("2023-11-14T22:1")

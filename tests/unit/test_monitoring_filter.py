@@ -41,3 +41,19 @@ def test_one_exporter_target_per_agent_labelled_with_its_host():
         {"targets": ["b:9417"], "labels": {"job": "containers", "host": "b", "address": "b"}},
     ]
     assert flt.monitoring_exporter_targets([], hostvars, 9417) == []
+
+
+def test_an_agents_app_is_scraped_where_its_stack_publishes_it():
+    hostvars = {"s1": {"ec2_private_ip_address": "10.42.1.5", "ansible_host": "203.0.113.5"},
+                "s2": {"ansible_host": "10.42.1.6"}, "x": {"ec2_private_ip_address": "10.42.1.7"}}
+    groups = {"student": ["central", "s1", "s2"], "etl": ["central"]}
+    found = flt.monitoring_remote_app_targets(DEFAULT_TARGETS, ["s1", "x", "s2"], hostvars, groups)
+    assert found == [
+        {"targets": ["10.42.1.5:5000"], "labels": {"job": "student_api", "host": "s1", "address": "203.0.113.5"}},
+        {"targets": ["10.42.1.6:5000"], "labels": {"job": "student_api", "host": "s2", "address": "10.42.1.6"}},
+    ]
+    # No agent in the app's group, no group at all, or an app without a published port: nothing.
+    assert flt.monitoring_remote_app_targets(DEFAULT_TARGETS, ["x"], hostvars, groups) == []
+    assert flt.monitoring_remote_app_targets(DEFAULT_TARGETS, ["s1"], hostvars, {}) == []
+    no_port = [dict(t, port=None) for t in DEFAULT_TARGETS]
+    assert flt.monitoring_remote_app_targets(no_port, ["s1"], hostvars, groups) == []

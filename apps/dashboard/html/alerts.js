@@ -10,7 +10,7 @@ async function load() {
     const tr = document.createElement("tr");
     tr.className = a.status;
     const cells = [new Date(a.received_at * 1000).toISOString(), a.status, a.labels.alertname, a.labels.severity,
-      a.labels.stack || a.labels.job, a.labels.service || a.labels.instance, (a.annotations || {}).summary];
+      a.labels.host, a.labels.stack || a.labels.job, a.labels.service || a.labels.instance, (a.annotations || {}).summary];
     for (const c of cells) {
       const td = document.createElement("td");
       td.textContent = c || "";

@@ -134,7 +134,8 @@ async function draw() {
   alerts.replaceChildren(el("h2", {}, firing.length + " alert(s) firing"));
   for (const a of firing) {
     alerts.appendChild(el("div", { "class": "firing-alert" },
-      a.metric.alertname + " " + (a.metric.stack || a.metric.job || "") + " " + (a.metric.service || a.metric.instance || "")));
+      [a.metric.alertname, a.metric.host, a.metric.stack || a.metric.job, a.metric.service || a.metric.instance]
+        .filter(Boolean).join(" ")));
   }
   document.getElementById("status").textContent = "updated " + new Date().toISOString() + ", every 30 s";
 }

@@ -49,8 +49,29 @@ def monitoring_exporter_targets(hosts, hostvars, port):
     return groups
 
 
+def monitoring_remote_app_targets(app_targets, hosts, hostvars, groups):
+    """Prometheus file_sd target groups of the apps that run on the agents' hosts, in inventory order.
+
+    The central Prometheus cannot join another host's networks, so it scrapes such an app where its stack
+    publishes it: an app target with ``group`` (the inventory group whose hosts run its stack) and ``port``
+    (the port it is published on) gives, for each host of ``hosts`` in that group, <the host's address inside
+    the deployment>:<port>, labelled job, host and address as monitoring_exporter_targets labels them.
+    """
+    found = []
+    for name in hosts or []:
+        host_vars = hostvars[name] if name in hostvars else {}
+        address = monitoring_host_address(host_vars, name)
+        for target in app_targets or []:
+            if target.get("group") and target.get("port") and name in (groups or {}).get(target["group"], []):
+                found.append({"targets": ["%s:%s" % (address, target["port"])],
+                              "labels": {"job": target["job"], "host": str(name),
+                                         "address": _var(host_vars, "ansible_host") or address}})
+    return found
+
+
 class FilterModule:
     def filters(self):
         return {"monitoring_target_groups": monitoring_target_groups,
                 "monitoring_host_address": monitoring_host_address,
-                "monitoring_exporter_targets": monitoring_exporter_targets}
+                "monitoring_exporter_targets": monitoring_exporter_targets,
+                "monitoring_remote_app_targets": monitoring_remote_app_targets}
