@@ -104,23 +104,19 @@ class Handler(SimpleHTTPRequestHandler):
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/alerts.json":
-            body = json.dumps(RECEIVED).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
+            return self.send_json(RECEIVED)
         if url.path in ("/api/v1/query", "/api/v1/query_range"):
             params = dict(urllib.parse.parse_qsl(url.query))
-            body = json.dumps({"status": "success", "data": answer(url.path, params, self.services)}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        super().do_GET()
+            return self.send_json({"status": "success", "data": answer(url.path, params, self.services)})
+        return super().do_GET()
+
+    def send_json(self, document):
+        body = json.dumps(document).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args):
         pass
