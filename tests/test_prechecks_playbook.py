@@ -1,7 +1,9 @@
 """playbooks/prechecks.yml end to end, in --check: the stack declarations and an inventory with problems
 (a port a real python process holds, a bind address that is not an IP, a host outside docker_hosts, a stacks
 directory without the space asked for, a registry that does not answer) fail the run with one line each,
-and nothing is changed."""
+and nothing is changed. In auto mode (prechecks_registry: auto) a registry stack that exists (its compose.yaml
+in the stacks dir) but has no running container is not checked, with a note; once a container of its Compose
+project runs, it is."""
 
 from __future__ import annotations
 
@@ -11,7 +13,11 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
+
+import pytest
+from ansible_json import by_task, run_playbook
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
@@ -97,3 +103,84 @@ def test_prechecks_fail_before_any_change_with_one_line_per_problem(tmp_path):
     assert not stacks_dir.exists(), "the prechecks created the stacks directory"
     assert _containers() == before, "the prechecks changed the project's containers"
     print("prechecks playbook failed as expected in %.1f s" % elapsed)
+
+
+# Only the registry stack (localhost): its two ports are the only published ones checked, so the run passes
+# whatever else the shared host runs.
+REGISTRY_INVENTORY = """
+all:
+  hosts:
+    localhost:
+      ansible_connection: local
+  children:
+    docker_hosts: {hosts: {localhost: }}
+    registry: {hosts: {localhost: }}
+"""
+REGISTRY_PROJECT = "com.docker.compose.project=registry"  # what roles/prechecks filters the running containers on
+
+
+def _running(label):
+    out = subprocess.run(["docker", "ps", "-q", "--filter", "label=" + label], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def _auto_prechecks(tmp_path):
+    """playbooks/prechecks.yml --check in auto mode, the registry stack present in a temporary stacks dir:
+    (exit code, {task: {host: result}}, registry port nothing listens on)."""
+    registry_port = _free_port()
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(REGISTRY_INVENTORY)
+    stacks_dir = tmp_path / "stacks"
+    (stacks_dir / "registry").mkdir(parents=True)
+    (stacks_dir / "registry" / "compose.yaml").write_text("name: registry\nservices: {}\n")
+    code, report = run_playbook(
+        ROOT / "playbooks" / "prechecks.yml", "--check", inventory=str(inventory), check=False, timeout=300,
+        extra_vars={"registry_port": registry_port, "registry_ui_port": _free_port(), "registry_hostname": "127.0.0.1",
+                    "project_registry": "127.0.0.1:%d" % registry_port, "prechecks_registry": "auto",
+                    "project_stacks_dir": str(stacks_dir), "project_secrets_dir": str(tmp_path / "secrets"),
+                    # not what these cases test: the shared host's disk must not decide them
+                    "prechecks_docker_data_root_min_free": "1M", "prechecks_stacks_dir_min_free": "1M"})
+    assert sorted(os.listdir(stacks_dir)) == ["registry"] and os.listdir(stacks_dir / "registry") == ["compose.yaml"]
+    return code, by_task(report), registry_port
+
+
+def test_auto_mode_skips_a_registry_stack_that_is_down_with_a_note(tmp_path):
+    if _running(REGISTRY_PROJECT):
+        pytest.skip("a registry Compose project runs on this Docker engine: the stack is not down here")
+    code, tasks, _ = _auto_prechecks(tmp_path)
+    assert tasks["Find out whether the registry stack exists yet (its compose.yaml on the registry host)"][
+        "localhost"]["stat"]["exists"]
+    assert tasks["Find out whether the registry stack runs (its Compose project's running containers)"][
+        "localhost"]["containers"] == []
+    assert tasks["Decide whether the registry is checked"]["localhost"]["ansible_facts"][
+        "prechecks_registry_checked"] is False
+    notes = tasks["Say which checks were skipped, and why"]["localhost"]["msg"]
+    assert "registry not checked: the registry stack is down on localhost (site.yml brings it up)" in notes
+    passed = tasks["Stop before anything changes when a precheck failed"]["localhost"]
+    assert code == 0 and not passed.get("failed"), passed.get("msg")
+
+
+def test_auto_mode_checks_the_registry_once_its_stack_runs(tmp_path):
+    image = "labs/debian:bookworm"  # the project's base image (make images / molecule test images)
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True, timeout=30).returncode != 0:
+        pytest.skip("%s is not on this Docker engine" % image)
+    started = subprocess.run(
+        ["docker", "run", "-d", "--rm", "--name", "prechecks-test-%s" % uuid.uuid4().hex[:12],
+         "--label", REGISTRY_PROJECT, "--network", "none", "--read-only", "--cap-drop", "ALL",
+         "--user", "65534:65534", image, "sleep", "300"], capture_output=True, text=True, timeout=60)
+    assert started.returncode == 0, started.stderr
+    container = started.stdout.strip()
+    try:
+        code, tasks, registry_port = _auto_prechecks(tmp_path)
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60)
+    running = tasks["Find out whether the registry stack runs (its Compose project's running containers)"]
+    assert container[:12] in [c["Id"][:12] for c in running["localhost"]["containers"]]
+    assert tasks["Decide whether the registry is checked"]["localhost"]["ansible_facts"]["prechecks_registry_checked"]
+    stop = tasks["Stop before anything changes when a precheck failed"]["localhost"]
+    assert code != 0 and stop.get("failed")
+    assert "localhost: registry http://127.0.0.1:%d does not answer from this host" % registry_port in stop["msg"]
+    notes = tasks.get("Say which checks were skipped, and why", {}).get("localhost", {}).get("msg", [])
+    assert not any("registry not checked" in note for note in notes), notes

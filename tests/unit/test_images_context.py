@@ -6,6 +6,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from ansible.module_utils.images_tar import tar_bytes
 from fakes import run_module
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +71,10 @@ def test_the_archive_is_the_reproducible_tar_of_the_context_and_rewritten_only_w
     args = {"dest": str(dest), "files": files, "archive": str(archive)}
     assert run_module(ic, args, check_mode=True)["archive_changed"] and not archive.exists()
     first = run_module(ic, args)
-    assert first["changed"] and first["archive_changed"]
+    assert first["changed"] and first["archive_changed"] and first["written"] == [] and first["removed"] == []
+    assert not dest.exists(), "with archive only the tar is written, no folder is staged"
+    # The very bytes scripts/app_context.py writes (it uses images_tar too) for the same files.
+    assert archive.read_bytes() == tar_bytes(files)
     with tarfile.open(archive) as tar:
         members = {m.name: m for m in tar.getmembers()}
         assert sorted(members) == ["Dockerfile", "labs_common", "labs_common/a.py", "run.sh"]
@@ -80,8 +84,53 @@ def test_the_archive_is_the_reproducible_tar_of_the_context_and_rewritten_only_w
     mtime = archive.stat().st_mtime_ns
     again = run_module(ic, args)
     assert not again["changed"] and not again["archive_changed"] and archive.stat().st_mtime_ns == mtime
+    assert not run_module(ic, args, check_mode=True)["changed"]
     Path(files["./labs_common/a.py"]).write_text("A = 2\n")
+    assert run_module(ic, args, check_mode=True)["changed"] and archive.stat().st_mtime_ns == mtime
     changed = run_module(ic, args)
-    assert changed["archive_changed"] and changed["written"] == ["labs_common/a.py"]
+    assert changed["changed"] and changed["archive_changed"] and not dest.exists()
     with tarfile.open(archive) as tar:
         assert tar.extractfile("labs_common/a.py").read() == b"A = 2\n"
+    assert not run_module(ic, args)["changed"]
+
+
+def test_the_archive_holds_what_the_folder_would(tmp_path):
+    """Same inputs, both ways: the tar unpacks to exactly the tree a folder build stages (content and mode)."""
+    files = _sources(tmp_path)
+    run_module(ic, {"dest": str(tmp_path / "folder"), "files": files})
+    run_module(ic, {"dest": str(tmp_path / "unused"), "files": files, "archive": str(tmp_path / "ctx.tar")})
+    with tarfile.open(tmp_path / "ctx.tar") as tar:
+        tar.extractall(tmp_path / "unpacked", filter="tar")
+    assert _tree(tmp_path / "unpacked") == _tree(tmp_path / "folder") != {}
+
+
+def test_with_archive_a_folder_staged_by_an_earlier_run_is_removed_once(tmp_path):
+    files, dest, archive = _sources(tmp_path), tmp_path / "ctx", tmp_path / "ctx.tar"
+    run_module(ic, {"dest": str(dest), "files": files})  # the host built locally then
+    args = {"dest": str(dest), "files": files, "archive": str(archive)}
+    check = run_module(ic, args, check_mode=True)
+    assert check["changed"] and check["removed"] == ["Dockerfile", "labs_common/a.py", "run.sh"]
+    assert dest.is_dir() and not archive.exists()
+    first = run_module(ic, args)
+    assert first["changed"] and first["removed"] == ["Dockerfile", "labs_common/a.py", "run.sh"]
+    assert not dest.exists() and archive.read_bytes() == tar_bytes(files)
+    archive.write_bytes(tar_bytes(files))
+    (tmp_path / "ctx").mkdir()  # an empty folder left behind still goes, and is a change
+    assert run_module(ic, args)["changed"] and not dest.exists()
+    second = run_module(ic, args)
+    assert not second["changed"] and second["removed"] == []
+
+
+def test_with_archive_a_symlink_at_dest_is_left_alone(tmp_path):
+    files, target = _sources(tmp_path), tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "keep.txt").write_text("not ours")
+    (tmp_path / "ctx").symlink_to(target)
+    result = run_module(ic, {"dest": str(tmp_path / "ctx"), "files": files, "archive": str(tmp_path / "ctx.tar")})
+    assert result["removed"] == [] and (target / "keep.txt").read_text() == "not ours"
+
+
+def test_an_archive_inside_dest_is_refused(tmp_path):
+    dest = tmp_path / "ctx"
+    result = run_module(ic, {"dest": str(dest), "files": _sources(tmp_path), "archive": str(dest / "ctx.tar")})
+    assert result["failed"] and "inside" in result["msg"] and not dest.exists()

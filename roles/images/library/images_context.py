@@ -6,20 +6,26 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: images_context
-short_description: Stage the build context of an app (its folder plus the shared files it names)
+short_description: Stage the build context of an app (its folder plus the shared files it names), or write it as a tar
 description:
-  - Makes O(dest) hold exactly O(files) - each path in the build context with the content of its source file,
-    mode 0644 (0755 when the source is executable) - and nothing else. Files already right are left alone; a
-    file no longer in O(files) is removed.
+  - Without O(archive), makes O(dest) hold exactly O(files) - each path in the build context with the content of
+    its source file, mode 0644 (0755 when the source is executable) - and nothing else. Files already right are
+    left alone; a file no longer in O(files) is removed.
+  - With O(archive), writes the context as one reproducible tar instead (entries sorted, owner root, mtime 0; the
+    same bytes as scripts/app_context.py writes), rewritten only when its bytes change, and stages no folder: the
+    images role ships the tar to a remote builder in one transfer instead of one per file, and nothing reads a
+    folder on the control host for that build. A folder staged at O(dest) by an earlier run without O(archive) (the
+    host built locally then) is removed, so the control host keeps no stale copy of the context beside the tar;
+    its files are listed in RV(removed).
   - The images role runs it on the control host with the file list of its app_builds lookup, so the staged
     context is exactly what the app's build id hashes. One call per app instead of one per file.
-  - With O(archive), the context is also written as one reproducible tar (entries sorted, owner root, mtime 0),
-    rewritten only when its bytes change: the images role ships it to a remote builder in one transfer instead
-    of one per file.
-  - Check mode reports what would change without writing.
+  - Check mode reports what would change without writing or removing.
 options:
   dest:
-    description: Directory to stage the context in (created when missing).
+    description:
+      - Directory to stage the context in (created when missing).
+      - With O(archive), nothing is staged there; a folder found there (left by a run without O(archive)) is
+        removed. A symlink or a file at O(dest) is left alone.
     type: path
     required: true
   files:
@@ -27,7 +33,8 @@ options:
     type: dict
     required: true
   archive:
-    description: Also write the context as a tar at this path (its folder is created when missing).
+    description: Write the context as a tar at this path (its folder is created when missing) instead of staging
+      it in O(dest); not inside O(dest).
     type: path
 author: devops-labs
 """
@@ -41,7 +48,7 @@ EXAMPLES = r"""
       ./labs_common/waitress_app.py: /work/apps/labs_common/labs_common/waitress_app.py
   delegate_to: localhost
 
-- name: Stage it and write it as one tar for a remote builder
+- name: Write it as one tar for a remote builder (no folder staged)
   images_context:
     dest: /work/.cache/images/builder-1/api_backend
     files:
@@ -52,12 +59,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 written:
-  description: Paths in the context written (new or changed content or mode).
+  description: Paths in the context written in O(dest) (new or changed content or mode); empty with O(archive).
   type: list
   elements: str
   returned: always
 removed:
-  description: Paths in the context removed (no longer part of it).
+  description: Paths removed from O(dest), relative to it - no longer part of the context or, with O(archive),
+    every file of the folder an earlier run without O(archive) staged there.
   type: list
   elements: str
   returned: always
@@ -87,19 +95,31 @@ def _same(src, dest):
         return one.read() == other.read()
 
 
-def plan(dest, files):
-    """(wanted {relative path: source}, paths to write, paths to remove), relative to dest."""
+def context(files):
+    """{relative path: source}, each path checked to stay in the build context."""
     wanted = {}
     for rel, src in files.items():
         rel = os.path.normpath(rel[2:] if rel.startswith("./") else rel)
         if os.path.isabs(rel) or rel.startswith(".."):
             raise ValueError("%s leaves the build context" % rel)
         wanted[rel] = src
+    return wanted
+
+
+def staged(dest):
+    """Paths of the files under dest, relative to it; empty when there is no such folder."""
     present = set()
     if os.path.isdir(dest):
         for root, _dirs, names in os.walk(dest):
             for name in names:
                 present.add(os.path.relpath(os.path.join(root, name), dest))
+    return present
+
+
+def plan(dest, files):
+    """(wanted {relative path: source}, paths to write, paths to remove), relative to dest."""
+    wanted = context(files)
+    present = staged(dest)
     write = sorted(rel for rel, src in wanted.items() if not _same(src, os.path.join(dest, rel)))
     remove = sorted(present - set(wanted))
     return wanted, write, remove
@@ -136,24 +156,36 @@ def main():
                                           "archive": {"type": "path"}},
                            supports_check_mode=True)
     dest, archive = module.params["dest"], module.params["archive"]
-    result = {}
+    write, remove, result, changed = [], [], {}, False
     try:
-        wanted, write, remove = plan(dest, module.params["files"])
-        if not module.check_mode and (write or remove or not os.path.isdir(dest)):
-            os.makedirs(dest, mode=0o755, exist_ok=True)
-            stage(dest, wanted, write, remove)
         if archive:
-            data = tar_bytes(wanted)
+            # Only the tar is used (a remote builder unpacks it): no folder is staged, and one an earlier run
+            # without archive staged is removed rather than left to go stale.
+            if os.path.commonpath([os.path.abspath(archive), os.path.abspath(dest)]) == os.path.abspath(dest):
+                raise ValueError("the archive %s is inside %s, which is removed with archive set" % (archive, dest))
+            data = tar_bytes(context(module.params["files"]))
+            stale = os.path.isdir(dest) and not os.path.islink(dest)
+            remove = sorted(staged(dest)) if stale else []
             result["archive_changed"] = archive_differs(archive, data)
-            if result["archive_changed"] and not module.check_mode:
-                os.makedirs(os.path.dirname(archive) or ".", mode=0o755, exist_ok=True)
-                with open(archive + ".images-tmp", "wb") as out:
-                    out.write(data)
-                os.replace(archive + ".images-tmp", archive)
+            if not module.check_mode:
+                if stale:
+                    shutil.rmtree(dest)
+                if result["archive_changed"]:
+                    os.makedirs(os.path.dirname(archive) or ".", mode=0o755, exist_ok=True)
+                    with open(archive + ".images-tmp", "wb") as out:
+                        out.write(data)
+                    os.replace(archive + ".images-tmp", archive)
+            changed = stale or result["archive_changed"]
+        else:
+            wanted, write, remove = plan(dest, module.params["files"])
+            created = not os.path.isdir(dest)
+            if not module.check_mode and (write or remove or created):
+                os.makedirs(dest, mode=0o755, exist_ok=True)
+                stage(dest, wanted, write, remove)
+            changed = bool(write or remove)
     except (OSError, ValueError) as exc:
-        module.fail_json(msg="cannot stage %s: %s" % (dest, exc))
-    module.exit_json(changed=bool(write or remove or result.get("archive_changed")), written=write, removed=remove,
-                     **result)
+        module.fail_json(msg="cannot stage %s: %s" % (archive or dest, exc))
+    module.exit_json(changed=bool(changed), written=write, removed=remove, **result)
 
 
 if __name__ == "__main__":
