@@ -126,22 +126,25 @@ def _running(label):
     return out.stdout.split()
 
 
-def _auto_prechecks(tmp_path):
-    """playbooks/prechecks.yml --check in auto mode, the registry stack present in a temporary stacks dir:
-    (exit code, {task: {host: result}}, registry port nothing listens on)."""
+def _auto_prechecks(tmp_path, playbook="prechecks.yml", mode="auto"):
+    """playbooks/<playbook> --check (prechecks_registry=<mode>, None: the playbook's own), the registry stack
+    present in a temporary stacks dir: (exit code, {task: {host: result}}, registry port nothing listens on)."""
     registry_port = _free_port()
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(REGISTRY_INVENTORY)
     stacks_dir = tmp_path / "stacks"
     (stacks_dir / "registry").mkdir(parents=True)
     (stacks_dir / "registry" / "compose.yaml").write_text("name: registry\nservices: {}\n")
+    extra_vars = {"registry_port": registry_port, "registry_ui_port": _free_port(), "registry_hostname": "127.0.0.1",
+                  "project_registry": "127.0.0.1:%d" % registry_port,
+                  "project_stacks_dir": str(stacks_dir), "project_secrets_dir": str(tmp_path / "secrets"),
+                  # not what these cases test: the shared host's disk must not decide them
+                  "prechecks_docker_data_root_min_free": "1M", "prechecks_stacks_dir_min_free": "1M"}
+    if mode:
+        extra_vars["prechecks_registry"] = mode
     code, report = run_playbook(
-        ROOT / "playbooks" / "prechecks.yml", "--check", inventory=str(inventory), check=False, timeout=300,
-        extra_vars={"registry_port": registry_port, "registry_ui_port": _free_port(), "registry_hostname": "127.0.0.1",
-                    "project_registry": "127.0.0.1:%d" % registry_port, "prechecks_registry": "auto",
-                    "project_stacks_dir": str(stacks_dir), "project_secrets_dir": str(tmp_path / "secrets"),
-                    # not what these cases test: the shared host's disk must not decide them
-                    "prechecks_docker_data_root_min_free": "1M", "prechecks_stacks_dir_min_free": "1M"})
+        ROOT / "playbooks" / playbook, "--check", *(["--tags", "prechecks"] if playbook == "pipeline.yml" else []),
+        inventory=str(inventory), check=False, timeout=300, extra_vars=extra_vars)
     assert sorted(os.listdir(stacks_dir)) == ["registry"] and os.listdir(stacks_dir / "registry") == ["compose.yaml"]
     return code, by_task(report), registry_port
 
@@ -184,3 +187,15 @@ def test_auto_mode_checks_the_registry_once_its_stack_runs(tmp_path):
     assert "localhost: registry http://127.0.0.1:%d does not answer from this host" % registry_port in stop["msg"]
     notes = tasks.get("Say which checks were skipped, and why", {}).get("localhost", {}).get("msg", [])
     assert not any("registry not checked" in note for note in notes), notes
+
+
+def test_the_pipeline_stops_at_its_prechecks_when_the_registry_is_down(tmp_path):
+    # The pipeline brings no registry up and pushes to it: a registry stack that is down is checked (not
+    # skipped as site.yml's auto mode does) and the run stops before anything changes.
+    if _running(REGISTRY_PROJECT):
+        pytest.skip("a registry Compose project runs on this Docker engine: the stack is not down here")
+    code, tasks, registry_port = _auto_prechecks(tmp_path, playbook="pipeline.yml", mode=None)
+    assert tasks["Decide whether the registry is checked"]["localhost"]["ansible_facts"]["prechecks_registry_checked"]
+    stop = tasks["Stop before anything changes when a precheck failed"]["localhost"]
+    assert code != 0 and stop.get("failed")
+    assert "localhost: registry http://127.0.0.1:%d does not answer from this host" % registry_port in stop["msg"]
