@@ -181,7 +181,8 @@ def test_alert_rules_fire_when_they_should(render, promtool):
 
 
 def test_container_rules_fire_when_they_should(render, promtool):
-    """The rules on apps/container_exporter's series: down (not one-shot jobs), OOM kills, restart loop, memory."""
+    """The rules on apps/container_exporter's series: down (not one-shot jobs), unhealthy, OOM kills, restart loop,
+    memory."""
     proc, out = render(PROM_SERVICE_DOWN_FOR="1m", PROM_MEMORY_NEAR_LIMIT="0.9")
     assert proc.returncode == 0, proc.stderr
     svc = 'stack="etl",service="etl-metrics",container="etl-metrics"'
@@ -199,6 +200,9 @@ def test_container_rules_fire_when_they_should(render, promtool):
                 {"series": "labs_container_restart_count{%s}" % svc, "values": "0 1 2 3 3"},
                 {"series": "labs_container_memory_bytes{%s}" % svc, "values": "10 95 95 95 95"},
                 {"series": "labs_container_memory_limit_bytes{%s}" % svc, "values": "100 100 100 100 100"},
+                # An EC2 deployment's series carry the host (the dashboard and the alerts page show it).
+                {"series": "labs_container_health{%s,host=\"student-host\",status=\"unhealthy\"}" % svc,
+                 "values": "0 0 1 1 1"},
             ],
             "alert_rule_test": [
                 {"eval_time": "2m", "alertname": "ServiceDown", "exp_alerts": []},
@@ -210,6 +214,12 @@ def test_container_rules_fire_when_they_should(render, promtool):
                  "exp_alerts": [{"exp_labels": {**labels, "severity": "critical"}, "exp_annotations": {
                      "summary": "Service etl-metrics of stack etl was killed for lack of memory",
                      "description": "The kernel's OOM killer stopped a process of container etl-metrics (memory limit reached)."}}]},
+                {"eval_time": "2m", "alertname": "ServiceUnhealthy", "exp_alerts": []},
+                {"eval_time": "3m", "alertname": "ServiceUnhealthy",
+                 "exp_alerts": [{"exp_labels": {**labels, "host": "student-host", "status": "unhealthy",
+                                                "severity": "critical"}, "exp_annotations": {
+                     "summary": "Service etl-metrics of stack etl is unhealthy",
+                     "description": "The healthcheck of container etl-metrics has been failing for 1m."}}]},
                 {"eval_time": "2m", "alertname": "ServiceRestartLoop", "exp_alerts": []},
                 {"eval_time": "3m", "alertname": "ServiceRestartLoop",
                  "exp_alerts": [{"exp_labels": {**labels, "severity": "critical"}, "exp_annotations": {
