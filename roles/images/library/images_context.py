@@ -79,17 +79,13 @@ import os
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.images_tar import tar_bytes
-
-
-def _mode(src):
-    return 0o755 if os.stat(src).st_mode & 0o111 else 0o644
+from ansible.module_utils.images_tar import file_mode, tar_bytes
 
 
 def _same(src, dest):
     if not os.path.isfile(dest) or os.path.islink(dest):
         return False
-    if (os.stat(dest).st_mode & 0o7777) != _mode(src) or os.path.getsize(src) != os.path.getsize(dest):
+    if (os.stat(dest).st_mode & 0o7777) != file_mode(src) or os.path.getsize(src) != os.path.getsize(dest):
         return False
     with open(src, "rb") as one, open(dest, "rb") as other:
         return one.read() == other.read()
@@ -135,7 +131,7 @@ def stage(dest, wanted, write, remove):
             shutil.rmtree(target)
         tmp = target + ".images-tmp"
         shutil.copyfile(wanted[rel], tmp)
-        os.chmod(tmp, _mode(wanted[rel]))
+        os.chmod(tmp, file_mode(wanted[rel]))
         os.replace(tmp, target)
     for root, dirs, names in os.walk(dest, topdown=False):  # folders left empty by a removal
         if root != dest and not os.listdir(root):

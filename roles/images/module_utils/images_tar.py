@@ -14,6 +14,11 @@ def _relative(path):
     return path[2:] if path.startswith("./") else path
 
 
+def file_mode(src):
+    """The mode of a file in a build context: 0755 when its source is executable, else 0644."""
+    return 0o755 if os.stat(src).st_mode & 0o111 else 0o644
+
+
 def write_tar(files, fileobj):
     """Write {path in the context (optionally './'-prefixed): source path} as a tar stream to fileobj."""
     entries = {_relative(rel): str(src) for rel, src in files.items()}
@@ -33,7 +38,7 @@ def write_tar(files, fileobj):
                 data = source.read()
             info = tarfile.TarInfo(rel)
             info.size, info.mtime = len(data), 0
-            info.mode = 0o755 if os.stat(entries[rel]).st_mode & 0o111 else 0o644
+            info.mode = file_mode(entries[rel])
             tar.addfile(info, io.BytesIO(data))
 
 
