@@ -32,21 +32,20 @@ def monitoring_host_address(host_vars, name):
     return str(name)
 
 
-def monitoring_exporter_targets(hosts, hostvars, port):
-    """Prometheus file_sd target groups of the agents' exporters, one per host, in inventory order.
+def _host_target(hostvars, name, port, job):
+    """The target group of one port of a host: <its address inside the deployment>:<port>, labelled job, host
+    (the inventory name, which tells apart the series of the same stack on two hosts) and address (where a
+    browser reaches that host's published ports: ansible_host, else the scrape address)."""
+    host_vars = hostvars[name] if name in hostvars else {}
+    address = monitoring_host_address(host_vars, name)
+    return {"targets": ["%s:%s" % (address, port)],
+            "labels": {"job": job, "host": str(name), "address": _var(host_vars, "ansible_host") or address}}
 
-    Each is labelled job=containers (like the central host's own exporter), host (the inventory name, which
-    tells apart the series of the same stack on two hosts) and address (where a browser reaches that host's
-    published ports: ansible_host, else the scrape address).
-    """
-    groups = []
-    for name in hosts or []:
-        host_vars = hostvars[name] if name in hostvars else {}
-        address = monitoring_host_address(host_vars, name)
-        groups.append({"targets": ["%s:%s" % (address, port)],
-                       "labels": {"job": "containers", "host": str(name),
-                                  "address": _var(host_vars, "ansible_host") or address}})
-    return groups
+
+def monitoring_exporter_targets(hosts, hostvars, port):
+    """Prometheus file_sd target groups of the agents' exporters, one per host, in inventory order, each
+    labelled job=containers (like the central host's own exporter), host and address (_host_target)."""
+    return [_host_target(hostvars, name, port, "containers") for name in hosts or []]
 
 
 def monitoring_remote_app_targets(app_targets, hosts, hostvars, groups):
@@ -55,18 +54,11 @@ def monitoring_remote_app_targets(app_targets, hosts, hostvars, groups):
     The central Prometheus cannot join another host's networks, so it scrapes such an app where its stack
     publishes it: an app target with ``group`` (the inventory group whose hosts run its stack) and ``port``
     (the port it is published on) gives, for each host of ``hosts`` in that group, <the host's address inside
-    the deployment>:<port>, labelled job, host and address as monitoring_exporter_targets labels them.
+    the deployment>:<port>, labelled job, host and address as the exporters are (_host_target).
     """
-    found = []
-    for name in hosts or []:
-        host_vars = hostvars[name] if name in hostvars else {}
-        address = monitoring_host_address(host_vars, name)
-        for target in app_targets or []:
-            if target.get("group") and target.get("port") and name in (groups or {}).get(target["group"], []):
-                found.append({"targets": ["%s:%s" % (address, target["port"])],
-                              "labels": {"job": target["job"], "host": str(name),
-                                         "address": _var(host_vars, "ansible_host") or address}})
-    return found
+    return [_host_target(hostvars, name, target["port"], target["job"])
+            for name in hosts or [] for target in app_targets or []
+            if target.get("group") and target.get("port") and name in (groups or {}).get(target["group"], [])]
 
 
 class FilterModule:
