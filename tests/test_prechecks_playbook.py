@@ -13,11 +13,11 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 from ansible_json import by_task, run_playbook
+from throwaway import throwaway_container
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
@@ -165,26 +165,20 @@ def test_auto_mode_skips_a_registry_stack_that_is_down_with_a_note(tmp_path):
     assert code == 0 and not passed.get("failed"), passed.get("msg")
 
 
-def test_auto_mode_checks_the_registry_once_its_stack_runs(tmp_path):
-    image = "labs/debian:bookworm"  # the project's base image (make images / molecule test images)
-    if subprocess.run(["docker", "image", "inspect", image], capture_output=True, timeout=30).returncode != 0:
-        pytest.skip("%s is not on this Docker engine" % image)
-    started = subprocess.run(
-        ["docker", "run", "-d", "--rm", "--name", "prechecks-test-%s" % uuid.uuid4().hex[:12],
-         "--label", REGISTRY_PROJECT, "--network", "none", "--read-only", "--cap-drop", "ALL",
-         "--user", "65534:65534", image, "sleep", "300"], capture_output=True, text=True, timeout=60)
-    assert started.returncode == 0, started.stderr
-    container = started.stdout.strip()
-    try:
-        code, tasks, registry_port = _auto_prechecks(tmp_path)
-    finally:
-        subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60)
-    running = tasks["Find out whether the registry stack runs (its Compose project's running containers)"]
-    assert container[:12] in [c["Id"][:12] for c in running["localhost"]["containers"]]
+def _assert_stopped_at_the_registry(code, tasks, registry_port):
+    """The registry was checked, did not answer, and the run stopped before any change."""
     assert tasks["Decide whether the registry is checked"]["localhost"]["ansible_facts"]["prechecks_registry_checked"]
     stop = tasks["Stop before anything changes when a precheck failed"]["localhost"]
     assert code != 0 and stop.get("failed")
     assert "localhost: registry http://127.0.0.1:%d does not answer from this host" % registry_port in stop["msg"]
+
+
+def test_auto_mode_checks_the_registry_once_its_stack_runs(tmp_path):
+    with throwaway_container([REGISTRY_PROJECT], "--network", "none", "--read-only") as container:
+        code, tasks, registry_port = _auto_prechecks(tmp_path)
+    running = tasks["Find out whether the registry stack runs (its Compose project's running containers)"]
+    assert container[:12] in [c["Id"][:12] for c in running["localhost"]["containers"]]
+    _assert_stopped_at_the_registry(code, tasks, registry_port)
     notes = tasks.get("Say which checks were skipped, and why", {}).get("localhost", {}).get("msg", [])
     assert not any("registry not checked" in note for note in notes), notes
 
@@ -195,7 +189,4 @@ def test_the_pipeline_stops_at_its_prechecks_when_the_registry_is_down(tmp_path)
     if _running(REGISTRY_PROJECT):
         pytest.skip("a registry Compose project runs on this Docker engine: the stack is not down here")
     code, tasks, registry_port = _auto_prechecks(tmp_path, playbook="pipeline.yml", mode=None)
-    assert tasks["Decide whether the registry is checked"]["localhost"]["ansible_facts"]["prechecks_registry_checked"]
-    stop = tasks["Stop before anything changes when a precheck failed"]["localhost"]
-    assert code != 0 and stop.get("failed")
-    assert "localhost: registry http://127.0.0.1:%d does not answer from this host" % registry_port in stop["msg"]
+    _assert_stopped_at_the_registry(code, tasks, registry_port)

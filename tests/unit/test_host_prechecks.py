@@ -17,6 +17,7 @@ import host_prechecks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes import FakeServer, Reply, run_module  # noqa: E402
+from throwaway import throwaway_container  # noqa: E402
 
 
 def _free_port():
@@ -230,26 +231,14 @@ def test_a_port_the_project_holds_is_fine_for_its_stack_and_named_for_another():
     except labs_docker.DockerAccessError as exc:
         pytest.skip("no Docker engine answers: %s" % exc)
     # A container of the project publishing a port: a stack's, after make up; else a throwaway one labelled as a
-    # stack's (CI runs no stack), from the base image the test images are built on (make molecule-images).
-    throwaway = None
-    try:
-        held = _project_ports(labs_docker, client)
-        if not held:
-            throwaway = "prechecks-test-%d" % os.getpid()
-            started = subprocess.run(
-                ["docker", "run", "-d", "--rm", "--name", throwaway, "--label", "io.devops-labs.project=devops-labs",
-                 "--label", "io.devops-labs.stack=prechecks-test", "-p", "127.0.0.1:%d:80" % _free_port(),
-                 "--cap-drop", "ALL", "--user", "65534:65534", "labs/debian:bookworm", "sleep", "120"],
-                capture_output=True, text=True, timeout=60)
-            if started.returncode != 0 and "No such image" in started.stderr:
-                pytest.skip("no project container publishes a port here, and no labs/debian:bookworm to start one "
-                            "(make molecule-images)")
-            assert started.returncode == 0, started.stderr
-            held = _project_ports(labs_docker, client)
+    # stack's (CI runs no stack).
+    held = _project_ports(labs_docker, client)
+    if held:
         _check_project_port(held[0])
-    finally:
-        if throwaway:
-            subprocess.run(["docker", "rm", "-f", throwaway], capture_output=True, timeout=60)
+        return
+    with throwaway_container(["io.devops-labs.project=devops-labs", "io.devops-labs.stack=prechecks-test"],
+                             "-p", "127.0.0.1:%d:80" % _free_port()):
+        _check_project_port(_project_ports(labs_docker, client)[0])
 
 
 def _project_ports(labs_docker, client):
